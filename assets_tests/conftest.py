@@ -1,0 +1,80 @@
+"""Fixtures: a private seed folder, LanceDB folder and Dagster instance per test (all real)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from community_metrics import config
+from community_metrics.config import PROJECT_ROOT, load_settings
+from community_metrics.definitions import build_definitions
+from community_metrics.store import Store
+
+SEED_DATA = PROJECT_ROOT / "seed_data"
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "seed"
+    shutil.copytree(SEED_DATA, target)
+    return target
+
+
+@pytest.fixture
+def env(tmp_path: Path, seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Process environment pointing every setting at the test's own folders."""
+    values = {
+        "CM_STORAGE_MODE": "local",
+        "CM_DB_PATH": str(tmp_path / "db"),
+        "CM_SEED_DIR": str(seed_dir),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    for name in ("CM_LANCEDB_URI", "CM_LANCEDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    config.get_settings.cache_clear()
+    yield values
+    config.get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(env):
+    return load_settings(env)
+
+
+@pytest.fixture
+def defs(settings):
+    return build_definitions(settings)
+
+
+@pytest.fixture
+def store(settings) -> Store:
+    return Store.connect(settings)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """The installed console script in a child process, as a user runs it."""
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "-m", "community_metrics.cli", *args],
+        env=full_env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,1 @@
+"""community-metrics: weekly open-source adoption signals in LanceDB, orchestrated by Dagster."""

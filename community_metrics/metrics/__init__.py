@@ -1,0 +1,1 @@
+"""Weekly metrics stage: weekly stats rows computed from stored daily observations."""

@@ -1,0 +1,1 @@
+"""Seed stage: the metric catalog and the CSV bootstrap from the seed folder."""

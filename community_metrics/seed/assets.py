@@ -1,0 +1,136 @@
+"""Seed assets: the catalog into `metrics`, seed CSV files into `stats` and `observations`.
+
+Each asset parses all of its files before writing, then writes one atomic merge: a malformed
+file fails the asset with file:line:column and nothing from it is stored.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from community_metrics.catalog import CatalogError
+from community_metrics.metadata import write_metadata
+from community_metrics.resources import MetricsResources
+from community_metrics.runs import tracked
+from community_metrics.seed import parsers
+from community_metrics.store import METRICS, OBSERVATIONS, STATS
+
+GROUP = "seed"
+USER_ERRORS = (CatalogError, parsers.SeedError)
+
+
+def _user_failure(exc: Exception) -> dg.Failure:
+    return dg.Failure(description=str(exc), allow_retries=False)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"lancedb"},
+    required_resource_keys={"cm"},
+    description="The metric catalog (seed_data/catalog.toml) mirrored into the `metrics` table.",
+)
+def metric_catalog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    cm: MetricsResources = context.resources.cm
+    with tracked(context, cm.store) as outcome:
+        try:
+            catalog = cm.catalog()
+        except CatalogError as exc:
+            raise _user_failure(exc) from exc
+        now = dt.datetime.now(dt.UTC)
+        rows = [{**m.as_row(), "updated_at": now} for m in catalog]
+        result = outcome.add(cm.store.upsert(METRICS, rows, mirror=True))
+    return dg.MaterializeResult(
+        metadata={
+            **write_metadata(result, cm.store.count_rows(METRICS)),
+            "active_metrics": dg.MetadataValue.int(len(catalog.active)),
+            "catalog_file": dg.MetadataValue.path(str(catalog.path)),
+        }
+    )
+
+
+def _observation_asset(name: str, files_attr: str, parse, description: str):
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        kinds={"lancedb", "csv"},
+        deps=[metric_catalog],
+        required_resource_keys={"cm"},
+        pool="lancedb_observations",
+        description=description,
+    )
+    def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        cm: MetricsResources = context.resources.cm
+        with tracked(context, cm.store) as outcome:
+            try:
+                catalog = cm.catalog()
+                files = getattr(parsers.discover(cm.settings.seed_dir), files_attr)
+                parsed = parse(files, catalog, _today())
+            except USER_ERRORS as exc:
+                raise _user_failure(exc) from exc
+            now = dt.datetime.now(dt.UTC)
+            rows = [{**r, "fetched_at": now, "run_id": context.run.run_id} for r in parsed]
+            result = outcome.add(cm.store.upsert(OBSERVATIONS, rows))
+        days = [r["day"] for r in parsed]
+        return dg.MaterializeResult(
+            metadata={
+                **write_metadata(result, cm.store.count_rows(OBSERVATIONS)),
+                "files": dg.MetadataValue.json([f.name for f in files]),
+                "metrics": dg.MetadataValue.int(len({r["metric_id"] for r in parsed})),
+                "first_day": dg.MetadataValue.text(min(days).isoformat() if days else "none"),
+                "last_day": dg.MetadataValue.text(max(days).isoformat() if days else "none"),
+            }
+        )
+
+    return _asset
+
+
+star_history = _observation_asset(
+    "star_history",
+    "star_history",
+    parsers.parse_star_history,
+    "Star-history exports (Repository,Date,Stars) as daily cumulative-star observations.",
+)
+
+daily_downloads = _observation_asset(
+    "daily_downloads",
+    "daily",
+    parsers.parse_daily,
+    "Long-form daily downloads (date,metric_id,downloads) as observations: history older "
+    "than the source APIs keep.",
+)
+
+
+@dg.asset(
+    group_name=GROUP,
+    kinds={"lancedb", "csv"},
+    deps=[metric_catalog],
+    required_resource_keys={"cm"},
+    pool="lancedb_stats",
+    description="Monthly download snapshots (download_stats.csv) as `discrete_snapshot` stats.",
+)
+def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    cm: MetricsResources = context.resources.cm
+    with tracked(context, cm.store) as outcome:
+        try:
+            catalog = cm.catalog()
+            files = parsers.discover(cm.settings.seed_dir).snapshots
+            parsed = parsers.parse_snapshots(files, catalog, _today())
+        except USER_ERRORS as exc:
+            raise _user_failure(exc) from exc
+        now = dt.datetime.now(dt.UTC)
+        rows = [{**r, "run_id": context.run.run_id, "updated_at": now} for r in parsed]
+        result = outcome.add(cm.store.upsert(STATS, rows))
+    return dg.MaterializeResult(
+        metadata={
+            **write_metadata(result, cm.store.count_rows(STATS)),
+            "files": dg.MetadataValue.json([f.name for f in files]),
+            "snapshot_days": dg.MetadataValue.int(len({r["period_end"] for r in parsed})),
+        }
+    )
+
+
+SEED_ASSETS = [metric_catalog, download_snapshots, star_history, daily_downloads]
