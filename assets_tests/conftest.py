@@ -39,6 +39,7 @@ def env(tmp_path: Path, seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict
         monkeypatch.delenv(name, raising=False)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
+    (tmp_path / "dagster_home").mkdir()
     config.get_settings.cache_clear()
     yield values
     config.get_settings.cache_clear()

@@ -89,7 +89,8 @@ def run_job(settings: Settings, job_name: str, partition_keys: list[str] | None 
         partitions[name] += 1
         summaries[name] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     for name, meta in summaries.items():
-        weeks = f" over {partitions[name]} weeks" if partition_keys else ""
+        count = partitions[name]
+        weeks = f" over {count} week{'s' if count != 1 else ''}" if partition_keys else ""
         print(
             f"  {name}: {meta.get('dagster/row_count')} rows{weeks}, "
             f"{meta.get('rows_inserted')} inserted, {meta.get('rows_updated')} updated "
