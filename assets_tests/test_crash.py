@@ -3,13 +3,16 @@ the after state, never a part, and the rerun must complete."""
 
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import dagster as dg
+
 from community_metrics.config import PROJECT_ROOT
-from community_metrics.store import OBSERVATIONS, Store
+from community_metrics.store import HISTORY, OBSERVATIONS, Store
 
 METRICS = 60
 DAYS = 1500
@@ -60,6 +63,10 @@ def check_consistent(store, allowed_counts):
 
 
 def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_dir, settings):
+    # The project's instance settings, pools included: a killed run must not block the rerun.
+    shutil.copyfile(
+        PROJECT_ROOT / "dagster.yaml", os.path.join(env["DAGSTER_HOME"], "dagster.yaml")
+    )
     first = subprocess.run(
         [sys.executable, "-m", "community_metrics.jobs.seed_from_csv"],
         env={**os.environ, **env},
@@ -101,3 +108,12 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
     )
     assert rerun.returncode == 0, rerun.stderr
     assert check_consistent(Store.connect(settings), {after}) == after
+    assert "marked failed" in rerun.stdout
+
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        statuses = sorted(r.dagster_run.status.value for r in instance.get_run_records())
+        pool = instance.event_log_storage.get_concurrency_info("lancedb_observations")
+    assert statuses == ["FAILURE", "SUCCESS", "SUCCESS"]
+    assert pool.claimed_slots == [] and pool.pending_steps == []
+    history = {r["status"] for r in Store.connect(settings).read_all(HISTORY)}
+    assert history == {"failed", "success"}

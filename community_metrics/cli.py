@@ -73,12 +73,18 @@ def run_job(settings: Settings, job_name: str, partition_keys: list[str] | None 
     """Execute a job through the instance; print what each asset wrote. True on success."""
     import dagster as dg
 
-    from community_metrics.jobs import execute
+    from community_metrics.jobs import execute, reap_dead_runs
+    from community_metrics.runs import mark_dead_run
+    from community_metrics.store import Store
 
     defs = _defs(settings)
     label = f" for weeks {partition_keys[0]}..{partition_keys[-1]}" if partition_keys else ""
     print(f"running {job_name}{label}", flush=True)
     with _instance(settings) as instance:
+        for dead in reap_dead_runs(instance):
+            message = "its process died (killed?) before the run finished"
+            mark_dead_run(Store.connect(settings), dead.run_id, dead.job_name, message)
+            print(f"run {dead.run_id} ({dead.job_name}): {message}; marked failed", flush=True)
         result = execute(defs, job_name, instance, partition_keys, run_config=QUIET_CONSOLE)
     # A range run records one materialization per partition, all with the run's metadata.
     partitions: Counter[str] = Counter()

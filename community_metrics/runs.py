@@ -88,3 +88,30 @@ def tracked(context: dg.AssetExecutionContext, store: Store) -> Iterator[RunOutc
         record(context, store, outcome, "failed")
         raise
     record(context, store, outcome, "partial" if outcome.errors else "success")
+
+
+def mark_dead_run(store: Store, run_id: str, job_name: str, message: str) -> None:
+    """Record a run whose process died before it could record its own end."""
+    previous = store.history(run_id=run_id)
+    row = previous[0] if previous else None
+    errors = json.loads(row["error_summary"]) if row and row["error_summary"] else {}
+    errors["run"] = message
+    now = dt.datetime.now(dt.UTC)
+    store.upsert(
+        HISTORY,
+        [
+            {
+                "run_id": run_id,
+                "job_name": job_name,
+                "assets": list(row["assets"]) if row else [],
+                "partition_start": row["partition_start"] if row else None,
+                "partition_end": row["partition_end"] if row else None,
+                "started_at": row["started_at"] if row else now,
+                "finished_at": now,
+                "status": "failed",
+                "rows_inserted": row["rows_inserted"] if row else 0,
+                "rows_updated": row["rows_updated"] if row else 0,
+                "error_summary": json.dumps(errors, sort_keys=True),
+            }
+        ],
+    )
