@@ -9,6 +9,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 from community_metrics.config import PROJECT_ROOT
 
 from .conftest import run_cli
@@ -86,6 +88,9 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
                 os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     assert proc.returncode == 0
+    # the webserver, daemon and code server went down with it: nothing listens any more
+    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+        s.connect(("127.0.0.1", port))
 
 
 def test_definitions_validate_with_the_pinned_location_name(env):

@@ -7,6 +7,7 @@ runs appear in the UI's run history next to scheduled and UI-launched ones.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -17,7 +18,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +26,9 @@ from community_metrics.config import DEFAULT_DAGSTER_HOME, PROJECT_ROOT, ConfigE
 from community_metrics.partitions import WEEKLY, monday_of, week_keys
 
 SERVER_WAIT_SECONDS = 240
+STOP_GRACE_SECONDS = 30
+# `dagster dev` is superseded by `dg dev` (another package); the notice is noise for users.
+SUPERSEDED_WARNING = "ignore:Function `dev_command` is superseded"
 # Events still reach the instance (and the UI); the terminal shows the summary lines only.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
@@ -61,9 +64,6 @@ def _instance(settings: Settings):
 
 
 def _defs(settings: Settings):
-    import dagster as dg
-
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
     from community_metrics.definitions import build_definitions
 
     return build_definitions(settings)
@@ -295,12 +295,32 @@ def _server_ready(url: str) -> bool:
         return False
 
 
+def _stop_server(server: subprocess.Popen) -> None:
+    """SIGINT the server's whole process group (webserver, daemon, code servers), then SIGKILL
+    whatever is left, so nothing outlives `up`."""
+    if server.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(timeout=STOP_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+
+
+def _terminate(*_):
+    raise SystemExit(0)
+
+
 def cmd_up(settings: Settings, args) -> int:
     from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
 
     home = prepare_dagster_home(settings)
     url = f"http://{args.host}:{args.port}"
     print(f"storage: {settings.describe()}\nDagster home: {home}", flush=True)
+    # A process started in the background may inherit SIGINT as ignored; the server must not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -314,20 +334,11 @@ def cmd_up(settings: Settings, args) -> int:
             "-p",
             str(args.port),
         ],
-        cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
+        # Run from DAGSTER_HOME: dagster dev warns about a dagster.yaml in its working folder.
+        cwd=home,
+        env={**os.environ, "PYTHONWARNINGS": SUPERSEDED_WARNING},
         start_new_session=True,
     )
-
-    def stop(*_):
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     try:
         ok = True
         seed_needed, _ = missing_work(settings)
@@ -346,7 +357,6 @@ def cmd_up(settings: Settings, args) -> int:
                 return 1
             if time.monotonic() > deadline:
                 print(f"the Dagster UI did not answer at {url} in time", file=sys.stderr)
-                stop()
                 return 1
             time.sleep(1)
         print(f"Dagster UI ready: {url}  (Ctrl-C to stop)", flush=True)
@@ -357,7 +367,7 @@ def cmd_up(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        stop()
+        _stop_server(server)
 
 
 # -- entry point ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The weekly metrics asset: one stats row per active metric and completed week."""
 
 import datetime as dt
+import warnings
 
 import dagster as dg
 
@@ -12,6 +13,10 @@ from community_metrics.resources import MetricsResources
 from community_metrics.runs import tracked
 from community_metrics.seed.assets import daily_downloads, metric_catalog, star_history
 from community_metrics.store import STATS
+
+# Single-run backfills are the design (one run per range), not an experiment: the beta notice
+# would otherwise print in every process that loads the code location.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
 @dg.asset(
