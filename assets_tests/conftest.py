@@ -66,16 +66,17 @@ def instance():
         yield inst
 
 
-def run_cli(
-    args: list[str], env: dict[str, str], timeout: float = 300
-) -> subprocess.CompletedProcess:
-    """The installed console script in a child process, as a user runs it."""
-    full_env = {**os.environ, **env}
+def run_module(module: str, args: list[str], env: dict[str, str], timeout: float = 300):
+    """`python -m module args` in a child process with the test's environment, as users run it."""
     return subprocess.run(
-        [sys.executable, "-m", "community_metrics.cli", *args],
-        env=full_env,
+        [sys.executable, "-m", module, *args],
+        env={**os.environ, **env},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return run_module("community_metrics.cli", args, env)

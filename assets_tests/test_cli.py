@@ -1,7 +1,6 @@
 """The command line as users and the runbook call it; real instance, real LanceDB."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from community_metrics.cli import main
 from community_metrics.store import OBSERVATIONS
 
-from .conftest import run_cli
+from .conftest import run_cli, run_module
 
 
 def append(path: Path, line: str) -> int:
@@ -163,19 +162,12 @@ def test_runbook_entry_points_and_console_script(env):
     helped = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "backfill" in helped.stdout
 
-    full_env = {**os.environ, **env}
     for module, args in (
         ("seed_from_csv", []),
         ("weekly_refresh", ["--lookback-weeks", "1"]),
         ("update_all", ["--lookback-weeks", "0"]),
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", f"community_metrics.jobs.{module}", *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        done = run_module(f"community_metrics.jobs.{module}", args, env)
         assert done.returncode == 0, (module, done.stderr)
         assert "succeeded" in done.stdout
     # update_all --lookback-weeks 0: seed, then the week that just closed

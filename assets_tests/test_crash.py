@@ -14,6 +14,8 @@ import dagster as dg
 from community_metrics.config import PROJECT_ROOT
 from community_metrics.store import HISTORY, OBSERVATIONS, Store
 
+from .conftest import run_module
+
 METRICS = 60
 DAYS = 1500
 
@@ -67,14 +69,7 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
     shutil.copyfile(
         PROJECT_ROOT / "dagster.yaml", os.path.join(env["DAGSTER_HOME"], "dagster.yaml")
     )
-    first = subprocess.run(
-        [sys.executable, "-m", "community_metrics.jobs.seed_from_csv"],
-        env={**os.environ, **env},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    first = run_module("community_metrics.jobs.seed_from_csv", [], env)
     assert first.returncode == 0, first.stderr
     store = Store.connect(settings)
     before = store.count_rows(OBSERVATIONS)
@@ -98,14 +93,7 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
 
     check_consistent(Store.connect(settings), {before, after})
 
-    rerun = subprocess.run(
-        [sys.executable, "-m", "community_metrics.jobs.seed_from_csv"],
-        env={**os.environ, **env},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    rerun = run_module("community_metrics.jobs.seed_from_csv", [], env)
     assert rerun.returncode == 0, rerun.stderr
     assert check_consistent(Store.connect(settings), {after}) == after
     assert "marked failed" in rerun.stdout

@@ -13,7 +13,7 @@ import pytest
 
 from community_metrics.config import PROJECT_ROOT
 
-from .conftest import run_cli
+from .conftest import run_cli, run_module
 
 
 def free_port() -> int:
@@ -94,13 +94,6 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
 
 
 def test_definitions_validate_with_the_pinned_location_name(env):
-    done = subprocess.run(
-        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        env={**os.environ, **env},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_module("dagster", ["definitions", "validate", "-w", "workspace.yaml"], env)
     assert done.returncode == 0, done.stderr
     assert "Validation successful for code location community_metrics" in done.stderr + done.stdout
