@@ -178,6 +178,20 @@ def test_asset_graph_snapshot(defs):
         "download_snapshots": ["metric_catalog"],
         "star_history": ["metric_catalog"],
         "daily_downloads": ["metric_catalog"],
-        "weekly_metrics": ["daily_downloads", "metric_catalog", "star_history"],
+        "pypi_downloads": ["metric_catalog"],
+        "npm_downloads": ["metric_catalog"],
+        "crates_downloads": ["metric_catalog"],
+        "github_stars": ["metric_catalog"],
+        "weekly_metrics": [
+            "crates_downloads",
+            "daily_downloads",
+            "github_stars",
+            "metric_catalog",
+            "npm_downloads",
+            "pypi_downloads",
+            "star_history",
+        ],
     }
-    assert sorted(j.name for j in defs.jobs) == [SEED_JOB, WEEKLY_JOB]
+    assert sorted(j.name for j in defs.jobs) == [SEED_JOB, WEEKLY_JOB, "weekly_refresh_job"]
+    assert [s.name for s in defs.schedules] == ["weekly_refresh"]
+    assert [s.name for s in defs.sensors] == ["failed_partition_alert"]

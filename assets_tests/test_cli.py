@@ -132,7 +132,9 @@ def test_commands_run_through_the_instance_and_status_reports(env):
     seeded = run_cli(["seed"], env)
     assert seeded.returncode == 0, seeded.stderr
     assert "metric_catalog: 7 rows, 7 inserted, 0 updated" in seeded.stdout
-    backfill = run_cli(["backfill", "--from", "2026-10-05", "--to", "2026-11-01"], env)
+    backfill = run_cli(
+        ["backfill", "--from", "2026-10-05", "--to", "2026-11-01", "--no-fetch"], env
+    )
     assert backfill.returncode == 0, backfill.stderr
     assert "over 4 weeks" in backfill.stdout
     bad = run_cli(["backfill", "--from", "2026-11-01", "--to", "2026-10-05"], env)
@@ -164,8 +166,8 @@ def test_runbook_entry_points_and_console_script(env):
 
     for module, args in (
         ("seed_from_csv", []),
-        ("weekly_refresh", ["--lookback-weeks", "1"]),
-        ("update_all", ["--lookback-weeks", "0"]),
+        ("weekly_refresh", ["--lookback-weeks", "1", "--no-fetch"]),
+        ("update_all", ["--lookback-weeks", "0", "--no-fetch"]),
     ):
         done = run_module(f"community_metrics.jobs.{module}", args, env)
         assert done.returncode == 0, (module, done.stderr)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -52,7 +53,8 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
             time.sleep(1)
         output = (tmp_path / "up.log").read_text()
         assert f"Dagster UI ready: {url}" in output
-        assert "run " in output and "failed" not in output
+        assert re.search(r"^run \S+ succeeded$", output, re.M)
+        assert not re.search(r"^run \S+ failed$", output, re.M)
 
         data = graphql(
             url,
@@ -67,6 +69,10 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
             "download_snapshots",
             "star_history",
             "daily_downloads",
+            "pypi_downloads",
+            "npm_downloads",
+            "crates_downloads",
+            "github_stars",
             "weekly_metrics",
         }
         runs = graphql(url, "{ runsOrError { ... on Runs { results { jobName status } } } }")

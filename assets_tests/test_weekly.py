@@ -53,9 +53,19 @@ def test_stars_take_the_last_value_and_flag_carried_weeks():
 
 
 def test_a_later_snapshot_is_never_copied_into_an_earlier_week():
-    rows, report = compute_weekly([S], [obs(S, W3, 500)], [W1, W2, W3])
+    tuesday = W3 + dt.timedelta(days=1)
+    rows, report = compute_weekly([S], [obs(S, tuesday, 500)], [W1, W2, W3])
     assert [(r["period_start"], r["value"]) for r in rows] == [(W3, 500)]
     assert report.missing[S.metric_id] == [W1.isoformat(), W2.isoformat()]
+
+
+def test_the_monday_snapshot_stands_for_the_week_that_just_closed():
+    data = [obs(S, W1 + dt.timedelta(days=3), 90), obs(S, W3, 130, "api")]
+    rows, _ = compute_weekly([S], data, [W1, W2, W3])
+    by_week = {r["period_start"]: r for r in rows}
+    assert (by_week[W2]["value"], by_week[W2]["observed_on"]) == (130, W3)
+    assert not by_week[W2]["is_carried_forward"]
+    assert by_week[W1]["value"] == 90
 
 
 def test_revisions_are_marked_and_keep_the_previous_value():

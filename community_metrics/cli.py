@@ -125,7 +125,9 @@ def lookback_keys(lookback_weeks: int) -> list[str]:
     """The week that just closed and the `lookback_weeks` weeks before it."""
     if lookback_weeks < 0:
         raise UsageError("--lookback-weeks must be 0 or more")
-    return WEEKLY.get_partition_keys()[-(lookback_weeks + 1) :]
+    from community_metrics.schedules import refresh_keys
+
+    return refresh_keys(dt.datetime.now(dt.UTC), lookback_weeks)
 
 
 def backfill_keys(start: dt.date, end: dt.date) -> list[str]:
@@ -151,26 +153,32 @@ def cmd_seed(settings: Settings, _args) -> int:
     return 0 if run_job(settings, SEED_JOB) else 1
 
 
-def cmd_refresh(settings: Settings, args) -> int:
-    from community_metrics.jobs import WEEKLY_JOB
+def _weeks_job(args) -> str:
+    from community_metrics.jobs import REFRESH_JOB, WEEKLY_JOB
 
-    return 0 if run_job(settings, WEEKLY_JOB, lookback_keys(args.lookback_weeks)) else 1
+    return WEEKLY_JOB if args.no_fetch else REFRESH_JOB
+
+
+def _lookback(settings: Settings, args) -> list[str]:
+    weeks = args.lookback_weeks
+    return lookback_keys(settings.sources.refresh_lookback_weeks if weeks is None else weeks)
+
+
+def cmd_refresh(settings: Settings, args) -> int:
+    keys = _lookback(settings, args)
+    return 0 if run_job(settings, _weeks_job(args), keys) else 1
 
 
 def cmd_update_all(settings: Settings, args) -> int:
-    keys = lookback_keys(args.lookback_weeks)
+    keys = _lookback(settings, args)
     if cmd_seed(settings, args):
         return 1
-    from community_metrics.jobs import WEEKLY_JOB
-
-    return 0 if run_job(settings, WEEKLY_JOB, keys) else 1
+    return 0 if run_job(settings, _weeks_job(args), keys) else 1
 
 
 def cmd_backfill(settings: Settings, args) -> int:
-    from community_metrics.jobs import WEEKLY_JOB
-
     keys = backfill_keys(_parse_day(args.start, "--from"), _parse_day(args.end, "--to"))
-    return 0 if run_job(settings, WEEKLY_JOB, keys) else 1
+    return 0 if run_job(settings, _weeks_job(args), keys) else 1
 
 
 def collect_status(settings: Settings, runs: int = 10) -> dict:
@@ -386,16 +394,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=3000)
     up.set_defaults(func=cmd_up)
     sub.add_parser("seed", help="load the catalog and seed files").set_defaults(func=cmd_seed)
-    for name, func, default, text in (
-        ("refresh", cmd_refresh, 2, "recompute the week that just closed and N before it"),
-        ("update-all", cmd_update_all, 2, "seed, then refresh"),
+    no_fetch = "recompute from stored observations only, without calling the sources"
+    for name, func, text in (
+        ("refresh", cmd_refresh, "fetch and compute the week that just closed and N before it"),
+        ("update-all", cmd_update_all, "seed, then refresh"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--lookback-weeks", type=int, default=default, metavar="N")
+        p.add_argument(
+            "--lookback-weeks", type=int, metavar="N", help="default: CM_REFRESH_LOOKBACK_WEEKS (2)"
+        )
+        p.add_argument("--no-fetch", action="store_true", help=no_fetch)
         p.set_defaults(func=func)
-    backfill = sub.add_parser("backfill", help="compute a range of weeks in one run")
+    backfill = sub.add_parser("backfill", help="fetch and compute a range of weeks in one run")
     backfill.add_argument("--from", dest="start", required=True, metavar="DATE")
     backfill.add_argument("--to", dest="end", required=True, metavar="DATE")
+    backfill.add_argument("--no-fetch", action="store_true", help=no_fetch)
     backfill.set_defaults(func=cmd_backfill)
     status = sub.add_parser("status", help="tables, metrics and recent runs")
     status.add_argument("--json", action="store_true")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,22 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SourceSettings:
+    """Where the source clients call and how they identify themselves."""
+
+    pypistats_url: str = "https://pypistats.org"
+    npm_url: str = "https://api.npmjs.org"
+    crates_url: str = "https://crates.io"
+    github_api_url: str = "https://api.github.com"
+    github_token: str | None = field(default=None, repr=False)
+    contact: str | None = None
+    timeout_seconds: float = 30.0
+    retry_budget_seconds: float = 300.0
+    refresh_lookback_weeks: int = 2
+    alert_webhook_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_mode: str
     db_uri: str
@@ -44,6 +60,7 @@ class Settings:
     lancedb_region: str | None = None
     lancedb_host_override: str | None = None
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
+    sources: SourceSettings = field(default_factory=lambda: SourceSettings())
 
     @property
     def is_object_store(self) -> bool:
@@ -87,6 +104,55 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     dagster_home = _resolve_path(_clean(env, "DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
 
+    settings = _storage_settings(env, mode, seed_dir, dagster_home)
+    return replace(settings, sources=_source_settings(env))
+
+
+def _number(env: Mapping[str, str], name: str, default, kind, minimum):
+    raw = _clean(env, name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ConfigError(f"{name}={raw!r} is not valid: use a {kind.__name__} >= {minimum}.")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = _clean(env, name) or default
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{name}={value!r} is not an http(s) URL: set it like https://host[:port]."
+        )
+    return value.rstrip("/") if value else None
+
+
+def _source_settings(env: Mapping[str, str]) -> SourceSettings:
+    defaults = SourceSettings()
+    return SourceSettings(
+        pypistats_url=_url(env, "CM_PYPISTATS_URL", defaults.pypistats_url),
+        npm_url=_url(env, "CM_NPM_URL", defaults.npm_url),
+        crates_url=_url(env, "CM_CRATES_URL", defaults.crates_url),
+        github_api_url=_url(env, "CM_GITHUB_API_URL", defaults.github_api_url),
+        github_token=_clean(env, "GITHUB_TOKEN"),
+        contact=_clean(env, "CM_CONTACT"),
+        timeout_seconds=_number(env, "CM_HTTP_TIMEOUT", defaults.timeout_seconds, float, 0.1),
+        retry_budget_seconds=_number(
+            env, "CM_RETRY_BUDGET_SECONDS", defaults.retry_budget_seconds, float, 0
+        ),
+        refresh_lookback_weeks=_number(
+            env, "CM_REFRESH_LOOKBACK_WEEKS", defaults.refresh_lookback_weeks, int, 0
+        ),
+        alert_webhook_url=_url(env, "CM_ALERT_WEBHOOK_URL", None),
+    )
+
+
+def _storage_settings(
+    env: Mapping[str, str], mode: str, seed_dir: Path, dagster_home: Path
+) -> Settings:
     if mode == "enterprise":
         return _enterprise_settings(env, seed_dir, dagster_home)
 

@@ -7,8 +7,13 @@ keeps single-run backfills in one run: assets with different partition starts sp
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 import dagster as dg
+
+# Single-run backfills are the design (one run per range), not an experiment: the beta notice
+# would otherwise print in every process that loads the code location.
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 FIRST_WEEK = dt.date(2022, 1, 3)
 

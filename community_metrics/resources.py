@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from community_metrics.catalog import Catalog, load_catalog
 from community_metrics.config import Settings
+from community_metrics.sources.clients import SourceClients, build_clients
 from community_metrics.store import Store
 
 
@@ -24,3 +25,7 @@ class MetricsResources:
 
     def catalog(self) -> Catalog:
         return load_catalog(self.settings.seed_dir)
+
+    def clients(self) -> SourceClients:
+        """Fresh source clients (their own connections and request counters) for one asset."""
+        return build_clients(self.settings.sources)

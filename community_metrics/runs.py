@@ -23,6 +23,8 @@ class RunOutcome:
 
     writes: list[WriteResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    # Set before raising when some metrics were written: the run is `partial`, not `failed`.
+    partial: bool = False
 
     def add(self, result: WriteResult) -> WriteResult:
         self.writes.append(result)
@@ -84,8 +86,9 @@ def tracked(context: dg.AssetExecutionContext, store: Store) -> Iterator[RunOutc
     try:
         yield outcome
     except Exception as exc:
-        outcome.errors.setdefault(context.asset_key.to_user_string(), str(exc))
-        record(context, store, outcome, "failed")
+        if not outcome.partial:
+            outcome.errors.setdefault(context.asset_key.to_user_string(), str(exc))
+        record(context, store, outcome, "partial" if outcome.partial else "failed")
         raise
     record(context, store, outcome, "partial" if outcome.errors else "success")
 

@@ -12,6 +12,7 @@ HOST_TAG = "community_metrics/runner_host"
 
 SEED_JOB = "seed_job"
 WEEKLY_JOB = "weekly_metrics_job"
+REFRESH_JOB = "weekly_refresh_job"
 
 seed_job = dg.define_asset_job(
     SEED_JOB,
@@ -21,8 +22,22 @@ seed_job = dg.define_asset_job(
 weekly_metrics_job = dg.define_asset_job(
     WEEKLY_JOB,
     selection=dg.AssetSelection.assets("weekly_metrics"),
-    description="Compute weekly metrics for one week or, as one run, a range of weeks.",
+    description="Recompute weekly metrics from stored observations (no network), one run per "
+    "range of weeks.",
 )
+refresh_job = dg.define_asset_job(
+    REFRESH_JOB,
+    selection=dg.AssetSelection.groups("sources") | dg.AssetSelection.assets("weekly_metrics"),
+    description="Fetch the sources and compute weekly metrics, one run per range of weeks.",
+)
+
+
+def range_tags(partition_keys: list[str]) -> dict[str, str]:
+    """Tags that make one run cover the weeks from the first key to the last."""
+    return {
+        "dagster/asset_partition_range_start": partition_keys[0],
+        "dagster/asset_partition_range_end": partition_keys[-1],
+    }
 
 
 def execute(
@@ -35,10 +50,7 @@ def execute(
     """Run a job through `instance`; a list of weeks becomes ONE run over their range."""
     tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
     if partition_keys:
-        tags |= {
-            "dagster/asset_partition_range_start": partition_keys[0],
-            "dagster/asset_partition_range_end": partition_keys[-1],
-        }
+        tags |= range_tags(partition_keys)
     return defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, tags=tags, raise_on_error=False, run_config=run_config
     )

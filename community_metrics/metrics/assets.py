@@ -1,7 +1,6 @@
 """The weekly metrics asset: one stats row per active metric and completed week."""
 
 import datetime as dt
-import warnings
 
 import dagster as dg
 
@@ -12,11 +11,8 @@ from community_metrics.partitions import WEEKLY
 from community_metrics.resources import MetricsResources
 from community_metrics.runs import tracked
 from community_metrics.seed.assets import daily_downloads, metric_catalog, star_history
+from community_metrics.sources.assets import SOURCE_ASSETS
 from community_metrics.store import STATS
-
-# Single-run backfills are the design (one run per range), not an experiment: the beta notice
-# would otherwise print in every process that loads the code location.
-warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 
 @dg.asset(
@@ -24,7 +20,7 @@ warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.Bet
     kinds={"lancedb"},
     partitions_def=WEEKLY,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[metric_catalog, star_history, daily_downloads],
+    deps=[metric_catalog, star_history, daily_downloads, *SOURCE_ASSETS],
     required_resource_keys={"cm"},
     pool="lancedb_stats",
     description=(
@@ -57,6 +53,16 @@ def weekly_metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         now = dt.datetime.now(dt.UTC)
         rows = [{**r, "run_id": context.run.run_id, "updated_at": now} for r in rows]
         result = outcome.add(store.upsert(STATS, rows))
+        # Source assets of this run that lost metrics left their errors in history: the weeks
+        # are computed from what was stored, then the run fails so the alerts fire.
+        run_row = store.history(run_id=context.run.run_id)
+        if run_row and run_row[0]["status"] != "success" and run_row[0]["error_summary"]:
+            outcome.partial = True
+            raise dg.Failure(
+                description="weekly metrics written, but sources failed: "
+                + run_row[0]["error_summary"],
+                allow_retries=False,
+            )
     if report.missing:
         context.log.info(
             "weeks without observations (no row written): "

@@ -3,9 +3,11 @@
 Week W runs Monday W to Sunday W+6 (UTC).
 - downloads: the sum of the observed days, with `days_observed` (1-7); a week with no observed
   day gets no row. Missing days are never read as zero.
-- stars: the last cumulative value on or before Sunday. A value from before Monday is flagged
-  `is_carried_forward` and is only used while a later observation exists, so the series never
-  extends a stale value past the newest data; a future value is never copied into a past week.
+- stars: the last cumulative value on or before Sunday. With none inside the week, a value
+  observed on the next day (the Monday refresh's snapshot) stands for the week's end; otherwise
+  the last earlier value is carried forward, flagged `is_carried_forward`, and only while a
+  later observation exists, so a stale value is never extended past the newest data. A value
+  from later than the next day is never copied into a past week.
 When a source and the seed both observed a day, the source (`api`) wins over `csv_seed`.
 """
 
@@ -83,11 +85,12 @@ def _downloads(metric: Metric, days: dict[dt.date, dict], monday: dt.date) -> di
 def _stars(metric: Metric, days: dict[dt.date, dict], ordered: list[dt.date], monday: dt.date):
     sunday = monday + WEEK
     position = bisect.bisect_right(ordered, sunday)
-    if position == 0:
-        return None
-    last = days[ordered[position - 1]]
-    carried = last["day"] < monday
-    if carried and position == len(ordered):
+    last = days[ordered[position - 1]] if position else None
+    carried = last is None or last["day"] < monday
+    following = ordered[position] if position < len(ordered) else None
+    if carried and following == sunday + dt.timedelta(days=1):
+        last, carried = days[following], False
+    elif last is None or (carried and following is None):
         return None
     return {
         **_base_row(metric, monday),

@@ -1,0 +1,261 @@
+"""A local HTTP server on 127.0.0.1 answering like pypistats, npm, crates.io and GitHub.
+
+It serves deterministic daily values (so tests can compute expected sums on their own), keeps
+each API's retention window, and plays scripted failures: 429 with Retry-After, 5xx, malformed
+JSON, slow answers (timeouts) and GitHub's 403 on the stargazer listing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+PYPISTATS_DAYS = 180
+CRATES_DAYS = 90
+NPM_MAX_DAYS = 540
+STAR_START = dt.date(2022, 7, 1)
+
+
+def value(source: str, name: str, day: dt.date) -> int:
+    """The downloads a fake source reports for a package and day."""
+    return 500 + zlib.crc32(f"{source}|{name}|{day}".encode()) % 1000
+
+
+def mirror_extra(name: str, day: dt.date) -> int:
+    return 50 + zlib.crc32(f"mirror|{name}|{day}".encode()) % 100
+
+
+def star_gain(repo: str, day: dt.date) -> int:
+    return zlib.crc32(f"stars|{repo}|{day}".encode()) % 7
+
+
+class FakeSources:
+    def __init__(self, today: dt.date | None = None, history_repos=("lancedb/lancedb",)):
+        self.today = today or dt.datetime.now(dt.UTC).date()
+        self.history_repos = set(history_repos)
+        self.requests: Counter[str] = Counter()
+        self.user_agents: set[str] = set()
+        self._scripts: dict[str, deque] = defaultdict(deque)
+        self._always: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # -- control ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "CM_PYPISTATS_URL": self.url,
+            "CM_NPM_URL": self.url,
+            "CM_CRATES_URL": self.url,
+            "CM_GITHUB_API_URL": self.url,
+        }
+
+    def __enter__(self) -> FakeSources:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, prefix: str, *actions: tuple) -> None:
+        """Answer the next requests under `prefix` with these actions, then normally.
+
+        Actions: ("status", code, headers), ("malformed",), ("sleep", seconds).
+        """
+        self._scripts[prefix].extend(actions)
+
+    def always(self, prefix: str, action: tuple) -> None:
+        self._always[prefix] = action
+
+    def count(self, prefix: str) -> int:
+        return sum(n for path, n in self.requests.items() if path.startswith(prefix))
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def served_days(self, source: str) -> list[dt.date]:
+        keep = {"pypistats": PYPISTATS_DAYS, "cratesio": CRATES_DAYS}[source]
+        return [self.today - dt.timedelta(days=i) for i in range(keep, 0, -1)]
+
+    def stars_at_end_of(self, repo: str, day: dt.date) -> int:
+        days = (min(day, self.today) - STAR_START).days + 1
+        return sum(star_gain(repo, STAR_START + dt.timedelta(days=i)) for i in range(days))
+
+    # -- serving ------------------------------------------------------------------------------
+
+    def _action_for(self, path: str):
+        with self._lock:
+            for prefix, queue in self._scripts.items():
+                if path.startswith(prefix) and queue:
+                    return queue.popleft()
+            for prefix, action in self._always.items():
+                if path.startswith(prefix):
+                    return action
+        return None
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def send(self, code: int, body, headers=None):
+                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_GET(self):
+                parts = urlsplit(self.path)
+                raw_path, query = parts.path, parse_qs(parts.query)
+                with fake._lock:
+                    fake.requests[unquote(raw_path)] += 1
+                    fake.user_agents.add(self.headers.get("User-Agent", ""))
+                action = fake._action_for(unquote(raw_path))
+                if action:
+                    kind = action[0]
+                    if kind == "status":
+                        return self.send(
+                            action[1],
+                            {"message": "scripted"},
+                            action[2] if len(action) > 2 else None,
+                        )
+                    if kind == "malformed":
+                        return self.send(200, b'{"data": [{"date": "2026-')
+                    if kind == "sleep":
+                        time.sleep(action[1])
+                try:
+                    code, body, headers = fake._route(raw_path, query)
+                except ValueError as exc:
+                    code, body, headers = 400, {"message": str(exc)}, None
+                self.send(code, body, headers)
+
+        return Handler
+
+    def _route(self, raw_path: str, query: dict):
+        path = unquote(raw_path)
+        segments = path.strip("/").split("/")
+        if path.startswith("/api/packages/") and path.endswith("/overall"):
+            return self._pypistats(segments[2])
+        if path.startswith("/downloads/range/"):
+            # the scoped name's '/' must arrive percent-encoded, as npm requires
+            name = unquote(raw_path.split("/", 4)[4])
+            if "/" in raw_path.split("/", 4)[4]:
+                return 404, {"error": "not found"}, None
+            return self._npm(segments[2], name)
+        if path.startswith("/api/v1/crates/") and path.endswith("/downloads"):
+            return self._crates(segments[3])
+        if path.startswith("/repos/"):
+            repo = "/".join(segments[1:3])
+            rate = {
+                "x-ratelimit-remaining": "4999",
+                "x-ratelimit-reset": str(int(time.time()) + 3600),
+            }
+            if len(segments) == 3:
+                return (
+                    200,
+                    {"full_name": repo, "stargazers_count": self.stars_at_end_of(repo, self.today)},
+                    rate,
+                )
+            if segments[3:] == ["stargazers", "history"]:
+                if repo not in self.history_repos:
+                    return 403, {"message": "Resource not accessible by integration"}, rate
+                return (
+                    200,
+                    self._history(
+                        repo,
+                        int(query.get("page", ["1"])[0]),
+                        int(query.get("per_page", ["30"])[0]),
+                    ),
+                    rate,
+                )
+            if segments[3:] == ["stargazers"]:
+                return 403, {"message": "Must have admin rights to Repository."}, rate
+        return 404, {"message": "Not Found"}, None
+
+    def _pypistats(self, package: str):
+        rows = []
+        for day in self.served_days("pypistats"):
+            without = value("pypistats", package, day)
+            rows.append(
+                {
+                    "category": "with_mirrors",
+                    "date": day.isoformat(),
+                    "downloads": without + mirror_extra(package, day),
+                }
+            )
+            rows.append(
+                {"category": "without_mirrors", "date": day.isoformat(), "downloads": without}
+            )
+        return 200, {"data": rows, "package": package, "type": "overall_downloads"}, None
+
+    def _npm(self, span: str, package: str):
+        start, end = (dt.date.fromisoformat(s) for s in span.split(":"))
+        end = min(end, self.today - dt.timedelta(days=1))
+        start = max(start, end - dt.timedelta(days=NPM_MAX_DAYS - 1))  # silently truncated
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+        return (
+            200,
+            {
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "package": package,
+                "downloads": [
+                    {"downloads": value("npm", package, d), "day": d.isoformat()} for d in days
+                ],
+            },
+            None,
+        )
+
+    def _crates(self, crate: str):
+        versions, extra = [], []
+        for day in self.served_days("cratesio"):
+            total = value("cratesio", crate, day)
+            share = total // 6
+            for i, version in enumerate(["0.5.0", "0.4.2", "0.4.1", "0.4.0", "0.3.9"]):
+                versions.append(
+                    {
+                        "version": 100 + i,
+                        "num": version,
+                        "downloads": share,
+                        "date": day.isoformat(),
+                    }
+                )
+            extra.append({"date": day.isoformat(), "downloads": total - 5 * share})
+        return 200, {"version_downloads": versions, "meta": {"extra_downloads": extra}}, None
+
+    def _history(self, repo: str, page: int, per_page: int):
+        # GitHub-style weeks start on Sunday; newest first; the current week is partial.
+        newest = self.today - dt.timedelta(days=(self.today.weekday() + 1) % 7)
+        weeks = []
+        start = newest
+        while start + dt.timedelta(days=6) >= STAR_START:
+            days = [
+                star_gain(repo, d) if STAR_START <= d <= self.today else 0
+                for d in (start + dt.timedelta(days=i) for i in range(7))
+            ]
+            weeks.append(
+                {
+                    "week": int(dt.datetime.combine(start, dt.time(), dt.UTC).timestamp()),
+                    "total": sum(days),
+                    "days": days,
+                }
+            )
+            start -= dt.timedelta(days=7)
+        return weeks[(page - 1) * per_page : page * per_page]

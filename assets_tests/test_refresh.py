@@ -1,0 +1,242 @@
+"""Live-source refreshes and backfills through real Dagster runs, against the fake APIs."""
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dagster as dg
+import pytest
+
+from community_metrics import config
+from community_metrics.config import load_settings
+from community_metrics.definitions import build_definitions
+from community_metrics.jobs import REFRESH_JOB, execute
+from community_metrics.partitions import WEEKLY
+from community_metrics.sensors import build_failure_alert
+from community_metrics.sources.assets import crates_downloads
+from community_metrics.store import HISTORY, OBSERVATIONS, Store
+
+from .fake_sources import FakeSources, value
+
+DOWNLOADS = {  # metric -> (fake source, package), as in the default catalog
+    "downloads:lance:python": ("pypistats", "pylance"),
+    "downloads:lancedb:python": ("pypistats", "lancedb"),
+    "downloads:lancedb:nodejs": ("npm", "@lancedb/lancedb"),
+    "downloads:lance:rust": ("cratesio", "lance"),
+    "downloads:lancedb:rust": ("cratesio", "lancedb"),
+}
+
+
+@pytest.fixture
+def fake():
+    with FakeSources() as server:
+        yield server
+
+
+@pytest.fixture
+def live(env, fake, monkeypatch, tmp_path):
+    """Settings and definitions pointing at the fake APIs, with an empty store (no seed)."""
+    for name, val in {**fake.env(), "CM_HTTP_TIMEOUT": "1", "CM_RETRY_BUDGET_SECONDS": "3"}.items():
+        monkeypatch.setenv(name, val)
+        env[name] = val
+    config.get_settings.cache_clear()
+    settings = load_settings(env)
+    return settings, build_definitions(settings), Store.connect(settings)
+
+
+def last_weeks(n: int) -> list[str]:
+    return WEEKLY.get_partition_keys()[-n:]
+
+
+def expected_downloads(fake: FakeSources, keys: list[str]) -> dict:
+    """Weekly sums from the fake's own model: the days each source still serves."""
+    served = {
+        "pypistats": set(fake.served_days("pypistats")),
+        "cratesio": set(fake.served_days("cratesio")),
+    }
+    out = {}
+    for key in keys:
+        monday = dt.date.fromisoformat(key)
+        for metric, (source, package) in DOWNLOADS.items():
+            days = [monday + dt.timedelta(days=i) for i in range(7)]
+            if source in served:
+                days = [d for d in days if d in served[source]]
+            if days:
+                out[(metric, monday)] = sum(value(source, package, d) for d in days)
+    return out
+
+
+def expected_stars(fake: FakeSources, keys: list[str]) -> dict:
+    out = {}
+    for key in keys:
+        monday = dt.date.fromisoformat(key)
+        sunday = monday + dt.timedelta(days=6)
+        # lancedb/lancedb serves its star history: every week from it
+        out[("stars:lancedb:github", monday)] = fake.stars_at_end_of("lancedb/lancedb", sunday)
+        # lance-format/lance answers 403: only today's snapshot, which stands for the week
+        # that closed yesterday and never for older weeks
+        if sunday + dt.timedelta(days=1) == fake.today:
+            out[("stars:lance:github", monday)] = fake.stars_at_end_of(
+                "lance-format/lance", fake.today
+            )
+    return out
+
+
+def meta(result, asset):
+    events = [
+        e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.event_specific_data.materialization.asset_key == dg.AssetKey(asset)
+    ]
+    return {k: v.value for k, v in events[-1].metadata.items()}
+
+
+def weekly_values(store):
+    return {
+        (r["metric_id"], r["period_start"]): r["value"] for r in store.stats(source_window="week")
+    }
+
+
+def test_26_week_backfill_is_one_run_with_expected_sums_and_requests(live, fake, instance):
+    _, defs, store = live
+    keys = last_weeks(26)
+    result = execute(defs, REFRESH_JOB, instance, keys)
+    assert result.success
+    assert len(instance.get_run_records()) == 1
+
+    got = weekly_values(store)
+    want = {**expected_downloads(fake, keys), **expected_stars(fake, keys)}
+    assert got == want
+    # crates.io keeps 90 days: its older weeks were skipped, never written as zero
+    assert not any(v == 0 for v in got.values())
+    assert meta(result, "crates_downloads")["notes"]["downloads:lance:rust"][0].startswith(
+        "crates.io keeps days from"
+    )
+    # one request per package for the whole range: O(metrics), not O(metrics x weeks)
+    assert fake.count("/api/packages/") == 2
+    assert fake.count("/downloads/range/") == 1
+    assert fake.count("/api/v1/crates/") == 2
+    assert fake.count("/repos/") == 2 + 1 + 1  # two snapshots, two history first pages
+    assert sum(fake.requests.values()) == 9
+
+    again = execute(defs, REFRESH_JOB, instance, keys)
+    assert again.success
+    for asset in (
+        "pypi_downloads",
+        "npm_downloads",
+        "crates_downloads",
+        "github_stars",
+        "weekly_metrics",
+    ):
+        m = meta(again, asset)
+        assert (m["rows_inserted"], m["rows_updated"]) == (0, 0), asset
+    assert weekly_values(store) == got
+
+
+def test_transient_failures_are_survived(live, fake, instance):
+    _, defs, store = live
+    fake.script("/api/packages/lancedb/", ("status", 429, {"Retry-After": "1"}))
+    fake.script("/downloads/range/", ("status", 500), ("sleep", 1.5))
+    fake.script("/repos/lancedb/lancedb/stargazers/history", ("status", 503))
+    keys = last_weeks(2)
+    result = execute(defs, REFRESH_JOB, instance, keys)
+    assert result.success
+    assert weekly_values(store) == {**expected_downloads(fake, keys), **expected_stars(fake, keys)}
+    assert {h["status"] for h in store.read_all(HISTORY)} == {"success"}
+
+
+class Webhook:
+    def __init__(self):
+        self.posts = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                hook.posts.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alert"
+
+
+def test_a_failing_source_gives_partial_writes_the_rest_fails_and_alerts(live, fake, instance, env):
+    settings, defs, store = live
+    fake.always("/api/v1/crates/", ("status", 502))
+    keys = last_weeks(2)
+    result = execute(defs, REFRESH_JOB, instance, keys)
+    assert not result.success
+
+    (row,) = store.read_all(HISTORY)
+    assert row["status"] == "partial"
+    errors = json.loads(row["error_summary"])
+    assert set(errors) == {"downloads:lance:rust", "downloads:lancedb:rust"}
+    assert "HTTP 502" in errors["downloads:lance:rust"]
+    got = weekly_values(store)
+    want = {
+        k: v
+        for k, v in {**expected_downloads(fake, keys), **expected_stars(fake, keys)}.items()
+        if not k[0].endswith(":rust")
+    }
+    assert got == want
+    assert not [r for r in store.read_all(OBSERVATIONS) if r["metric_id"].endswith(":rust")]
+
+    webhook = Webhook()
+    try:
+        alerted = load_settings({**env, "CM_ALERT_WEBHOOK_URL": webhook.url})
+        sensor = build_failure_alert(alerted)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="failed_partition_alert",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+        ).for_run_failure()
+        sensor(context)
+    finally:
+        webhook.server.shutdown()
+    (post,) = webhook.posts
+    assert post["weeks"] == f"{keys[0]}..{keys[-1]}"
+    assert post["run_id"] == result.run_id
+    assert "failed for week(s)" in post["text"]
+
+
+def test_a_source_asset_run_alone_fails_on_its_own_errors(live, fake, instance):
+    _, defs, store = live
+    fake.always("/api/v1/crates/lancedb/", ("status", 502))
+    result = dg.materialize(
+        [crates_downloads],
+        instance=instance,
+        resources=defs.resources,
+        partition_key=last_weeks(1)[0],
+        raise_on_error=False,
+    )
+    assert not result.success
+    (row,) = store.read_all(HISTORY)
+    assert row["status"] == "partial"
+    assert set(json.loads(row["error_summary"])) == {"downloads:lancedb:rust"}
+    assert {r["metric_id"] for r in store.read_all(OBSERVATIONS)} == {"downloads:lance:rust"}
+
+
+@pytest.mark.parametrize(
+    ("tick", "first", "last"),
+    [
+        (dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC), "2026-11-02", "2026-11-16"),
+        (dt.datetime(2026, 1, 5, 6, 0, tzinfo=dt.UTC), "2025-12-15", "2025-12-29"),
+    ],
+)
+def test_the_monday_tick_requests_the_closed_week_and_the_lookback(defs, tick, first, last):
+    schedule = defs.get_schedule_def("weekly_refresh")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * 1", "UTC")
+    assert schedule.job_name == REFRESH_JOB
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == first
+    assert request.tags["dagster/asset_partition_range_end"] == last
+    assert request.partition_key_range.start == first

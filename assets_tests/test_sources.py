@@ -1,0 +1,141 @@
+"""Source clients against the local fake APIs, including their failure modes."""
+
+import datetime as dt
+import time
+
+import pytest
+
+from community_metrics.sources import downloads as dl
+from community_metrics.sources.github import GitHub, cumulative_from_gains
+from community_metrics.sources.http import (
+    HttpSource,
+    MalformedResponse,
+    NotAvailable,
+    RateLimit,
+    RateLimiter,
+    SourceError,
+)
+
+from .fake_sources import FakeSources, mirror_extra, value
+
+
+@pytest.fixture
+def fake():
+    with FakeSources() as server:
+        yield server
+
+
+def http(fake, name="test", timeout=5.0, budget=30.0):
+    return HttpSource(
+        name,
+        fake.url,
+        contact="ops@example.org",
+        rate_limit=RateLimit(),
+        timeout=timeout,
+        retry_budget=budget,
+    )
+
+
+def test_pypistats_picks_one_category_and_never_sums(fake):
+    client = dl.PyPIStats(http(fake))
+    without = client.daily("lancedb")
+    with_mirrors = client.daily("lancedb", mirrors=True)
+    days = fake.served_days("pypistats")
+    assert without == {d: value("pypistats", "lancedb", d) for d in days}
+    assert with_mirrors == {d: without[d] + mirror_extra("lancedb", d) for d in days}
+    assert "community-metrics/" in next(iter(fake.user_agents))
+    assert "ops@example.org" in next(iter(fake.user_agents))
+
+
+def test_npm_encodes_scoped_names_and_chunks_long_ranges(fake):
+    client = dl.Npm(http(fake))
+    start, end = fake.today - dt.timedelta(days=800), fake.today - dt.timedelta(days=1)
+    got = client.daily("@lancedb/lancedb", start, end)
+    assert len(got) == 800
+    assert all(got[d] == value("npm", "@lancedb/lancedb", d) for d in got)
+    # 800 days in chunks of <= 365: three requests, none longer than the API keeps whole
+    assert fake.count("/downloads/range/") == 3
+
+
+def test_crates_day_total_includes_extra_downloads(fake):
+    got = dl.Crates(http(fake)).daily("lancedb")
+    assert got == {d: value("cratesio", "lancedb", d) for d in fake.served_days("cratesio")}
+
+
+def test_github_restricted_listings_are_not_available_not_zero(fake):
+    github = GitHub(http(fake))
+    with pytest.raises(NotAvailable, match="403"):
+        github.starred_at("lancedb/lancedb")
+    with pytest.raises(NotAvailable, match="403"):
+        github.star_history("lance-format/lance", fake.today - dt.timedelta(days=30))
+
+
+def test_star_history_rebuilds_end_of_day_totals(fake):
+    github = GitHub(http(fake))
+    current = github.stargazers_count("lancedb/lancedb")
+    assert current == fake.stars_at_end_of("lancedb/lancedb", fake.today)
+    since = fake.today - dt.timedelta(days=100)
+    totals = cumulative_from_gains(
+        current, fake.today, github.star_history("lancedb/lancedb", since)
+    )
+    for day in (since, fake.today - dt.timedelta(days=1), fake.today - dt.timedelta(days=37)):
+        assert totals[day] == fake.stars_at_end_of("lancedb/lancedb", day)
+    # only as many pages as the range needs (100 days fit in one page of 30 weeks)
+    assert fake.count("/repos/lancedb/lancedb/stargazers/history") == 1
+
+
+def test_429_with_retry_after_is_waited_out(fake):
+    fake.script("/api/v1/crates/lance/", ("status", 429, {"Retry-After": "1"}))
+    started = time.monotonic()
+    got = dl.Crates(http(fake)).daily("lance")
+    assert time.monotonic() - started >= 1.0
+    assert got and fake.count("/api/v1/crates/lance/") == 2
+
+
+def test_transient_5xx_and_timeouts_are_retried(fake):
+    fake.script("/api/packages/pylance/", ("status", 500), ("status", 503), ("sleep", 1.5))
+    got = dl.PyPIStats(http(fake, timeout=0.5)).daily("pylance")
+    assert len(got) == 180
+    assert fake.count("/api/packages/pylance/") == 4
+
+
+def test_github_rate_limit_headers_are_honoured(fake):
+    reset = str(int(time.time()) + 1)
+    fake.script(
+        "/repos/lancedb/lancedb",
+        ("status", 403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}),
+    )
+    started = time.monotonic()
+    assert GitHub(http(fake)).stargazers_count("lancedb/lancedb") > 0
+    assert time.monotonic() - started >= 0.9
+
+
+def test_malformed_json_is_an_error_not_an_empty_result(fake):
+    fake.script("/api/packages/lancedb/", ("malformed",))
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        dl.PyPIStats(http(fake)).daily("lancedb")
+
+
+def test_a_permanent_failure_gives_up_within_the_budget(fake):
+    fake.always("/api/v1/crates/lance/", ("status", 502))
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="gave up after retries: HTTP 502"):
+        dl.Crates(http(fake, budget=2)).daily("lance")
+    assert time.monotonic() - started < 10
+
+
+def test_rate_limiter_keeps_per_second_and_per_minute_limits():
+    now = [0.0]
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(RateLimit(per_second=5, per_minute=30), clock=lambda: now[0], sleep=sleep)
+    stamps = []
+    for _ in range(31):
+        limiter.acquire()
+        stamps.append(now[0])
+    assert all(stamps[i + 5] - stamps[i] >= 1.0 for i in range(len(stamps) - 5))
+    assert stamps[30] - stamps[0] >= 60.0

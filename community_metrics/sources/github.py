@@ -1,0 +1,126 @@
+"""GitHub stars: the stargazers_count snapshot, the star history endpoint, the starred_at
+listing. Plain Python: no Dagster.
+
+Since 2026-06-30 the stargazer listing is for repository admins only and 403s or returns
+empty pages for others; the /stargazers/history endpoint (2026-09-04, shape unverified) may
+also be unavailable. Both raise NotAvailable, which callers treat as "no history", never zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from community_metrics.sources.http import HttpSource, NotAvailable, RateLimit, require
+
+GITHUB_LIMIT = RateLimit(per_second=10)
+HISTORY_PER_PAGE = 30
+HISTORY_MAX_PAGES = 100
+STARGAZERS_PER_PAGE = 100
+STARGAZERS_MAX_PAGES = 400
+NOT_AVAILABLE = (403, 404, 422)
+
+
+def _week_start(value) -> dt.date:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, tz=dt.UTC).date()
+    require(isinstance(value, str), "github", f"week {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        require(False, "github", f"unparsable week {value!r}")
+        raise
+    return parsed.astimezone(dt.UTC).date() if parsed.tzinfo else parsed.date()
+
+
+class GitHub:
+    def __init__(self, http: HttpSource, authenticated: bool = False):
+        self.http = http
+        # The starred_at listing answers admins only: without a token it can only 403.
+        self.authenticated = authenticated
+
+    def stargazers_count(self, repo: str) -> int:
+        body = self.http.get_json(f"/repos/{repo}", not_available=(404,))
+        count = body.get("stargazers_count") if isinstance(body, dict) else None
+        require(isinstance(count, int) and count >= 0, "github", "no stargazers_count")
+        return count
+
+    def star_history(self, repo: str, since: dt.date) -> dict[dt.date, int]:
+        """Stars gained per day (newest first pages), back to the week containing `since`."""
+        gains: dict[dt.date, int] = {}
+        for page in range(1, HISTORY_MAX_PAGES + 1):
+            body = self.http.get_json(
+                f"/repos/{repo}/stargazers/history",
+                {"per_page": HISTORY_PER_PAGE, "page": page},
+                not_available=NOT_AVAILABLE,
+            )
+            require(isinstance(body, list), "github", "star history is not a list")
+            if not body:
+                if page == 1:
+                    raise NotAvailable(f"github: {repo} star history is empty")
+                break
+            oldest = None
+            for row in body:
+                require(isinstance(row, dict), "github", f"history row {row!r}")
+                start = _week_start(row.get("week"))
+                days, total = row.get("days"), row.get("total")
+                require(
+                    isinstance(days, list)
+                    and len(days) == 7
+                    and all(isinstance(d, int) and d >= 0 for d in days),
+                    "github",
+                    f"history days {days!r}",
+                )
+                require(total == sum(days), "github", f"history total {total!r} != sum of days")
+                for offset, gained in enumerate(days):
+                    gains[start + dt.timedelta(days=offset)] = gained
+                oldest = start if oldest is None else min(oldest, start)
+            if len(body) < HISTORY_PER_PAGE or (oldest is not None and oldest <= since):
+                break
+        return gains
+
+    def starred_at(self, repo: str) -> list[dt.datetime]:
+        """Every current star's time (admins only since 2026-06-30)."""
+        stamps: list[dt.datetime] = []
+        for page in range(1, STARGAZERS_MAX_PAGES + 1):
+            body = self.http.get_json(
+                f"/repos/{repo}/stargazers",
+                {"per_page": STARGAZERS_PER_PAGE, "page": page},
+                headers={"Accept": "application/vnd.github.star+json"},
+                not_available=NOT_AVAILABLE,
+            )
+            require(isinstance(body, list), "github", "stargazers is not a list")
+            if not body:
+                if page == 1:
+                    raise NotAvailable(f"github: {repo} stargazer listing is empty")
+                break
+            for row in body:
+                at = row.get("starred_at") if isinstance(row, dict) else None
+                require(isinstance(at, str), "github", "stargazer without starred_at")
+                stamps.append(dt.datetime.fromisoformat(at.replace("Z", "+00:00")))
+            if len(body) < STARGAZERS_PER_PAGE:
+                break
+        return stamps
+
+
+def cumulative_from_gains(
+    current: int, today: dt.date, gains: dict[dt.date, int]
+) -> dict[dt.date, int]:
+    """End-of-day totals before `today`: today's count minus the stars gained after that day."""
+    out: dict[dt.date, int] = {}
+    after = sum(gained for day, gained in gains.items() if day >= today)
+    for day in sorted((d for d in gains if d < today), reverse=True):
+        total = current - after
+        require(total >= 0, "github", f"star history gains exceed the current count at {day}")
+        out[day] = total
+        after += gains[day]
+    return out
+
+
+def cumulative_from_stamps(stamps: list[dt.datetime]) -> dict[dt.date, int]:
+    per_day = Counter(s.astimezone(dt.UTC).date() for s in stamps)
+    total, out = 0, {}
+    for day in sorted(per_day):
+        total += per_day[day]
+        out[day] = total
+    return out

@@ -1,0 +1,227 @@
+"""HTTP plumbing shared by the source clients. Plain Python: no Dagster, no LanceDB.
+
+httpx does the HTTP; tenacity retries 429, 5xx, timeouts and connection errors with exponential
+backoff and jitter, honouring Retry-After and GitHub's x-ratelimit headers, bounded by a total
+time budget. Client-side rate limits keep us inside each source's published limits. A body that
+is not the expected JSON is an error, never an empty result.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+import tenacity
+
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+MAX_SINGLE_WAIT = 120.0
+
+
+class SourceError(RuntimeError):
+    """A source call failed for good (after retries); the message says which call and why."""
+
+
+class NotAvailable(SourceError):
+    """The endpoint does not serve this data to us (403, 404, 422, empty pages): not zero."""
+
+
+class MalformedResponse(SourceError):
+    """The body is not what the API documents."""
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, wait: float | None = None):
+        super().__init__(message)
+        self.wait = wait
+
+
+def user_agent(contact: str | None) -> str:
+    try:
+        ours = version("community-metrics")
+    except PackageNotFoundError:
+        ours = "dev"
+    return f"community-metrics/{ours} (+{contact or 'set CM_CONTACT to a URL or e-mail'})"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: int | None = None
+    per_minute: int | None = None
+
+
+class RateLimiter:
+    """Sliding-window limiter: at most N calls per second and M per minute."""
+
+    def __init__(self, limit: RateLimit, clock=time.monotonic, sleep=time.sleep):
+        self.limit, self._clock, self._sleep = limit, clock, sleep
+        self._calls: collections.deque[float] = collections.deque()
+        self._lock = threading.Lock()
+
+    def _delay(self, now: float) -> float:
+        while self._calls and now - self._calls[0] >= 60:
+            self._calls.popleft()
+        delay = 0.0
+        if self.limit.per_minute and len(self._calls) >= self.limit.per_minute:
+            delay = max(delay, 60 - (now - self._calls[-self.limit.per_minute]))
+        if self.limit.per_second:
+            recent = [t for t in self._calls if now - t < 1.0]
+            if len(recent) >= self.limit.per_second:
+                delay = max(delay, 1.0 - (now - recent[-self.limit.per_second]))
+        return delay
+
+    def acquire(self) -> None:
+        with self._lock:
+            while (delay := self._delay(self._clock())) > 0:
+                self._sleep(delay)
+            self._calls.append(self._clock())
+
+
+class HttpSource:
+    """One source's HTTP client: rate limited, retried, JSON-checked, requests counted."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        contact: str | None,
+        rate_limit: RateLimit,
+        timeout: float = 30.0,
+        retry_budget: float = 300.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.retry_budget = retry_budget
+        self.requests = 0
+        self._sleep = sleep
+        self._limiter = RateLimiter(rate_limit, sleep=sleep)
+        self._blocked_until = 0.0
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "User-Agent": user_agent(contact),
+                "Accept": "application/json",
+                **(headers or {}),
+            },
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def url(self, path: str) -> str:
+        """The public URL of a path, for provenance (never carries credentials)."""
+        return f"{self.base_url}{path}"
+
+    def _wait_for_quota(self) -> None:
+        wait = self._blocked_until - time.time()
+        if wait > self.retry_budget:
+            raise SourceError(
+                f"{self.name}: rate limit exhausted for {wait:.0f} s more, beyond the retry "
+                "budget; try later or set a token"
+            )
+        if wait > 0:
+            self._sleep(wait)
+
+    def _note_quota(self, response: httpx.Response) -> None:
+        remaining = response.headers.get("x-ratelimit-remaining")
+        reset = response.headers.get("x-ratelimit-reset")
+        if remaining == "0" and reset and reset.isdigit():
+            self._blocked_until = float(reset)
+
+    def _retry_wait(self, response: httpx.Response) -> float | None:
+        after = response.headers.get("retry-after")
+        if after:
+            try:
+                return min(float(after), MAX_SINGLE_WAIT)
+            except ValueError:
+                return None
+        reset = response.headers.get("x-ratelimit-reset")
+        if response.headers.get("x-ratelimit-remaining") == "0" and reset and reset.isdigit():
+            return min(max(float(reset) - time.time(), 1.0), MAX_SINGLE_WAIT)
+        return None
+
+    def _once(self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None):
+        self._wait_for_quota()
+        self._limiter.acquire()
+        self.requests += 1
+        try:
+            response = self._client.get(path, params=params, headers=headers)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise _Retryable(f"{type(exc).__name__} calling {self.url(path)}") from exc
+        self._note_quota(response)
+        if response.status_code in RETRY_STATUSES or (
+            response.status_code == 403 and self._retry_wait(response) is not None
+        ):
+            raise _Retryable(
+                f"HTTP {response.status_code} from {self.url(path)}", self._retry_wait(response)
+            )
+        return response
+
+    def get(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """GET with retries; returns the final response, whatever its status."""
+        jitter = tenacity.wait_exponential_jitter(initial=1, max=60)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.wait is not None:
+                return exc.wait + random.uniform(0, 0.25)
+            return jitter(state)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            wait=wait,
+            stop=tenacity.stop_after_delay(self.retry_budget) | tenacity.stop_after_attempt(10),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, path, params, headers)
+        except _Retryable as exc:
+            raise SourceError(f"{self.name}: gave up after retries: {exc}") from exc
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        not_available: tuple[int, ...] = (),
+    ) -> Any:
+        response = self.get(path, params, headers)
+        if response.status_code in not_available:
+            raise NotAvailable(f"{self.name}: {self.url(path)} answered {response.status_code}")
+        if response.status_code != 200:
+            raise SourceError(
+                f"{self.name}: {self.url(path)} answered HTTP {response.status_code}: "
+                f"{response.text[:200]!r}"
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise MalformedResponse(
+                f"{self.name}: {self.url(path)} returned a body that is not JSON: "
+                f"{response.text[:120]!r}"
+            ) from exc
+
+
+def require(condition: bool, source: str, what: str) -> None:
+    """Raise MalformedResponse unless the body has the documented shape."""
+    if not condition:
+        raise MalformedResponse(f"{source}: unexpected response shape: {what}")
