@@ -41,6 +41,7 @@ class FakeSources:
         self.history_repos = set(history_repos)
         self.requests: Counter[str] = Counter()
         self.user_agents: set[str] = set()
+        self.authorizations: set[str] = set()
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._always: dict[str, tuple] = {}
         self._lock = threading.Lock()
@@ -127,6 +128,8 @@ class FakeSources:
                 with fake._lock:
                     fake.requests[unquote(raw_path)] += 1
                     fake.user_agents.add(self.headers.get("User-Agent", ""))
+                    if self.headers.get("Authorization"):
+                        fake.authorizations.add(self.headers["Authorization"])
                 action = fake._action_for(unquote(raw_path))
                 if action:
                     kind = action[0]

@@ -240,3 +240,24 @@ def test_the_monday_tick_requests_the_closed_week_and_the_lookback(defs, tick, f
     assert request.tags["dagster/asset_partition_range_start"] == first
     assert request.tags["dagster/asset_partition_range_end"] == last
     assert request.partition_key_range.start == first
+
+
+def test_the_github_token_is_sent_but_never_logged_or_stored(
+    live, fake, instance, monkeypatch, env
+):
+    secret = "ghp_thisIsNotARealTokenButTreatItAsOne123"
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+    settings = load_settings({**env, "GITHUB_TOKEN": secret})
+    defs = build_definitions(settings)
+    fake.always("/repos/lance-format/lance", ("status", 500))
+    result = execute(defs, REFRESH_JOB, instance, last_weeks(1))
+    assert not result.success
+    assert fake.authorizations == {f"Bearer {secret}"}
+    store = Store.connect(settings)
+    (row,) = store.read_all(HISTORY)
+    assert "stars:lance:github" in row["error_summary"]
+    assert secret not in row["error_summary"]
+    events = instance.all_logs(result.run_id)
+    assert events and not any(secret in (e.message or "") for e in events)
+    assert not any(secret in str(e.dagster_event) for e in events if e.dagster_event)
+    assert secret not in repr(settings)
