@@ -42,6 +42,7 @@ class FakeSources:
         self.requests: Counter[str] = Counter()
         self.user_agents: set[str] = set()
         self.authorizations: set[str] = set()
+        self.pypistats_outages: set[dt.date] = set()  # days reported as 0 for every package
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._always: dict[str, tuple] = {}
         self._lock = threading.Lock()
@@ -195,12 +196,13 @@ class FakeSources:
     def _pypistats(self, package: str):
         rows = []
         for day in self.served_days("pypistats"):
-            without = value("pypistats", package, day)
+            without = 0 if day in self.pypistats_outages else value("pypistats", package, day)
             rows.append(
                 {
                     "category": "with_mirrors",
                     "date": day.isoformat(),
-                    "downloads": without + mirror_extra(package, day),
+                    "downloads": without
+                    + (0 if day in self.pypistats_outages else mirror_extra(package, day)),
                 }
             )
             rows.append(

@@ -261,3 +261,20 @@ def test_the_github_token_is_sent_but_never_logged_or_stored(
     assert events and not any(secret in (e.message or "") for e in events)
     assert not any(secret in str(e.dagster_event) for e in events if e.dagster_event)
     assert secret not in repr(settings)
+
+
+def test_a_pypistats_outage_day_is_missing_not_zero(live, fake, instance):
+    _, defs, store = live
+    keys = last_weeks(1)
+    monday = dt.date.fromisoformat(keys[0])
+    outage = monday + dt.timedelta(days=2)
+    fake.pypistats_outages.add(outage)
+    assert execute(defs, REFRESH_JOB, instance, keys).success
+    rows = {r["metric_id"]: r for r in store.stats(source_window="week")}
+    for metric in ("downloads:lance:python", "downloads:lancedb:python"):
+        assert rows[metric]["days_observed"] == 6
+        package = DOWNLOADS[metric][1]
+        days = [monday + dt.timedelta(days=i) for i in range(7) if i != 2]
+        assert rows[metric]["value"] == sum(value("pypistats", package, d) for d in days)
+    stored = [r for r in store.read_all(OBSERVATIONS) if r["day"] == outage]
+    assert stored and not [r for r in stored if r["metric_id"].endswith(":python")]

@@ -114,7 +114,30 @@ def fetch_github(clients: SourceClients, metric: Metric, first, last, today) -> 
     return fetch
 
 
-def _raw_asset(name: str, source: str, fetcher: Callable[..., Fetch], description: str):
+def drop_outage_days(fetches: dict[str, Fetch]) -> list[dt.date]:
+    """Days on which every package reports 0: pypistats' sign of a day it has no data for.
+
+    They are removed (missing, not zero). With a single package there is no way to tell.
+    """
+    if len(fetches) < 2:
+        return []
+    common = set.intersection(*(set(f.values) for f in fetches.values()))
+    outages = sorted(d for d in common if all(f.values[d] == 0 for f in fetches.values()))
+    for fetch in fetches.values():
+        for day in outages:
+            del fetch.values[day]
+        if outages:
+            fetch.notes.append(f"{len(outages)} day(s) all zero across packages: left missing")
+    return outages
+
+
+def _raw_asset(
+    name: str,
+    source: str,
+    fetcher: Callable[..., Fetch],
+    description: str,
+    all_zero_is_outage: bool = False,
+):
     @dg.asset(
         name=name,
         group_name=GROUP,
@@ -134,36 +157,34 @@ def _raw_asset(name: str, source: str, fetcher: Callable[..., Fetch], descriptio
         today = _today()
         metrics = [m for m in cm.catalog().active if m.source == source]
         clients = cm.clients()
-        notes: dict[str, list[str]] = {}
-        days: dict[str, int] = {}
-        rows: list[dict] = []
+        fetches: dict[str, Fetch] = {}
         with tracked(context, store) as outcome:
             now = dt.datetime.now(dt.UTC)
             run_id = context.run.run_id
             try:
                 for metric in metrics:
                     try:
-                        fetch = fetcher(clients, metric, first, last, today)
+                        fetches[metric.metric_id] = fetcher(clients, metric, first, last, today)
                     except (SourceError, httpx.HTTPError) as exc:
                         outcome.errors[metric.metric_id] = str(exc)
                         context.log.error(f"{metric.metric_id}: {exc}")
-                        continue
-                    notes[metric.metric_id] = fetch.notes
-                    days[metric.metric_id] = len(fetch.values)
-                    rows.extend(
-                        {
-                            "metric_id": metric.metric_id,
-                            "day": day,
-                            "value": value,
-                            "provenance": "api",
-                            "source_ref": fetch.source_ref,
-                            "fetched_at": now,
-                            "run_id": run_id,
-                        }
-                        for day, value in fetch.values.items()
-                    )
             finally:
                 clients.close()
+            if all_zero_is_outage:
+                drop_outage_days(fetches)
+            rows = [
+                {
+                    "metric_id": metric_id,
+                    "day": day,
+                    "value": value,
+                    "provenance": "api",
+                    "source_ref": fetch.source_ref,
+                    "fetched_at": now,
+                    "run_id": run_id,
+                }
+                for metric_id, fetch in fetches.items()
+                for day, value in fetch.values.items()
+            ]
             result = outcome.add(store.upsert(OBSERVATIONS, rows))
             # UI runs of a subset carry their selection; job runs select what the job holds.
             selection = (
@@ -180,8 +201,10 @@ def _raw_asset(name: str, source: str, fetcher: Callable[..., Fetch], descriptio
             metadata={
                 **write_metadata(result, store.count_rows(OBSERVATIONS)),
                 "requests": dg.MetadataValue.int(sum(clients.requests().values())),
-                "days_fetched": dg.MetadataValue.json(days),
-                "notes": dg.MetadataValue.json(notes),
+                "days_fetched": dg.MetadataValue.json(
+                    {m: len(f.values) for m, f in fetches.items()}
+                ),
+                "notes": dg.MetadataValue.json({m: f.notes for m, f in fetches.items()}),
                 "errors": dg.MetadataValue.json(outcome.errors),
                 "first_week": dg.MetadataValue.text(weeks[0].isoformat()),
                 "last_week": dg.MetadataValue.text(weeks[-1].isoformat()),
@@ -192,7 +215,11 @@ def _raw_asset(name: str, source: str, fetcher: Callable[..., Fetch], descriptio
 
 
 pypi_downloads = _raw_asset(
-    "pypi_downloads", "pypistats", fetch_pypistats, "Daily PyPI downloads from pypistats.org."
+    "pypi_downloads",
+    "pypistats",
+    fetch_pypistats,
+    "Daily PyPI downloads from pypistats.org.",
+    all_zero_is_outage=True,
 )
 npm_downloads = _raw_asset(
     "npm_downloads", "npm", fetch_npm, "Daily npm downloads from api.npmjs.org."
