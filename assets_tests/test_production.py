@@ -1,0 +1,108 @@
+"""Production switches by configuration only: LanceDB on S3 and a Postgres-backed Dagster.
+
+S3 is moto's S3 server on 127.0.0.1; Dagster uses deploy/dagster.yaml on the machine's local
+PostgreSQL (started by .ci/run when it is not running).
+"""
+
+import datetime as dt
+import os
+import shutil
+import uuid
+
+import boto3
+import dagster as dg
+import psycopg2
+import pytest
+from moto.server import ThreadedMotoServer
+
+from community_metrics.config import PROJECT_ROOT, load_settings
+from community_metrics.definitions import build_definitions
+from community_metrics.jobs import SEED_JOB, WEEKLY_JOB, execute
+from community_metrics.partitions import week_keys
+from community_metrics.store import METRICS, OBSERVATIONS, STATS, Store
+
+from .conftest import run_cli
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def s3():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **credentials)
+    client.create_bucket(Bucket="community-metrics")
+    yield endpoint, client
+    server.stop()
+
+
+def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
+    endpoint, client = s3
+    settings = load_settings(
+        {
+            "CM_DB_PATH": "s3://community-metrics/prod",
+            "CM_SEED_DIR": str(seed_dir),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+    )
+    defs = build_definitions(settings)
+    keys = week_keys(dt.date(2026, 10, 5), dt.date(2026, 11, 1))
+    with dg.instance_for_test() as instance:
+        assert execute(defs, SEED_JOB, instance).success
+        assert execute(defs, WEEKLY_JOB, instance, keys).success
+        store = Store.connect(settings)
+        counts = {spec.name: store.count_rows(spec) for spec in (METRICS, OBSERVATIONS, STATS)}
+        again = execute(defs, SEED_JOB, instance)
+    assert again.success
+    assert counts["metrics"] == 7 and counts["observations"] > 1000 and counts["stats"] > 100
+    assert {spec.name: store.count_rows(spec) for spec in (METRICS, OBSERVATIONS, STATS)} == counts
+    stored = client.list_objects_v2(Bucket="community-metrics", Prefix="prod/")
+    names = {o["Key"].split("/")[1] for o in stored.get("Contents", [])}
+    assert {"metrics.lance", "observations.lance", "stats.lance", "history.lance"} <= names
+
+
+@pytest.fixture
+def postgres_db():
+    name = f"cm_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dbname="postgres", **PG)
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield name
+    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
+    shutil.copyfile(
+        PROJECT_ROOT / "deploy" / "dagster.yaml", os.path.join(env["DAGSTER_HOME"], "dagster.yaml")
+    )
+    env = {
+        **env,
+        "DAGSTER_PG_HOST": PG["host"],
+        "DAGSTER_PG_PORT": str(PG["port"]),
+        "DAGSTER_PG_USER": PG["user"],
+        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+        "DAGSTER_PG_DB": postgres_db,
+    }
+    seeded = run_cli(["seed"], env)
+    assert seeded.returncode == 0, seeded.stderr
+    backfill = run_cli(
+        ["backfill", "--from", "2026-11-02", "--to", "2026-11-15", "--no-fetch"], env
+    )
+    assert backfill.returncode == 0, backfill.stderr
+
+    with psycopg2.connect(dbname=postgres_db, **PG) as conn, conn.cursor() as cur:
+        cur.execute("SELECT pipeline_name, status FROM runs ORDER BY create_timestamp")
+        runs = cur.fetchall()
+        cur.execute(
+            "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'"
+        )
+        (materializations,) = cur.fetchone()
+    assert runs == [("seed_job", "SUCCESS"), ("weekly_metrics_job", "SUCCESS")]
+    assert materializations == 4 + 2  # four seed assets, weekly_metrics over two weeks
