@@ -57,15 +57,41 @@ def _skip_note(name: str, first: dt.date, oldest: dt.date) -> str:
     )
 
 
-def fetch_pypistats(clients: SourceClients, metric: Metric, first, last, today) -> Fetch:
-    oldest = today - dt.timedelta(days=dl.PYPISTATS_DAYS)
-    fetch = Fetch(source_ref=clients.pypistats.http.url(clients.pypistats.path(metric.subject)))
+def _fetch_recent(name: str, keep_days: int, source_ref: str, daily, first, last, today) -> Fetch:
+    """Sources that answer with their whole retained window: one call, keep the range."""
+    oldest = today - dt.timedelta(days=keep_days)
+    fetch = Fetch(source_ref=source_ref)
     if first < oldest:
-        fetch.notes.append(_skip_note("pypistats", first, oldest))
+        fetch.notes.append(_skip_note(name, first, oldest))
     if window := _kept_window(first, last, oldest, today):
-        daily = clients.pypistats.daily(metric.subject, mirrors=metric.mirrors)
-        fetch.values = {d: v for d, v in daily.items() if window[0] <= d <= window[1]}
+        fetch.values = {d: v for d, v in daily().items() if window[0] <= d <= window[1]}
     return fetch
+
+
+def fetch_pypistats(clients: SourceClients, metric: Metric, first, last, today) -> Fetch:
+    client = clients.pypistats
+    return _fetch_recent(
+        "pypistats",
+        dl.PYPISTATS_DAYS,
+        client.http.url(client.path(metric.subject)),
+        lambda: client.daily(metric.subject, mirrors=metric.mirrors),
+        first,
+        last,
+        today,
+    )
+
+
+def fetch_crates(clients: SourceClients, metric: Metric, first, last, today) -> Fetch:
+    client = clients.crates
+    return _fetch_recent(
+        "crates.io",
+        dl.CRATES_DAYS,
+        client.http.url(client.path(metric.subject)),
+        lambda: client.daily(metric.subject),
+        first,
+        last,
+        today,
+    )
 
 
 def fetch_npm(clients: SourceClients, metric: Metric, first, last, today) -> Fetch:
@@ -74,17 +100,6 @@ def fetch_npm(clients: SourceClients, metric: Metric, first, last, today) -> Fet
         fetch.notes.append(_skip_note("npm", first, dl.NPM_FIRST_DAY))
     if window := _kept_window(first, last, dl.NPM_FIRST_DAY, today):
         fetch.values = clients.npm.daily(metric.subject, *window)
-    return fetch
-
-
-def fetch_crates(clients: SourceClients, metric: Metric, first, last, today) -> Fetch:
-    oldest = today - dt.timedelta(days=dl.CRATES_DAYS)
-    fetch = Fetch(source_ref=clients.crates.http.url(clients.crates.path(metric.subject)))
-    if first < oldest:
-        fetch.notes.append(_skip_note("crates.io", first, oldest))
-    if window := _kept_window(first, last, oldest, today):
-        daily = clients.crates.daily(metric.subject)
-        fetch.values = {d: v for d, v in daily.items() if window[0] <= d <= window[1]}
     return fetch
 
 
