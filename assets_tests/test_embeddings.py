@@ -1,0 +1,147 @@
+"""Embedders: the real offline model, and the OpenAI path against a local compatible stub."""
+
+import hashlib
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from community_metrics.embeddings.embedders import (
+    CHARS_PER_TOKEN,
+    EmbedderError,
+    LocalEmbedder,
+    OpenAIEmbedder,
+    verify,
+)
+
+MENTIONS = [
+    "Switching from Pinecone to LanceDB cut our vector database bill in half",
+    "The Lance columnar format reads random rows far faster than Parquet does",
+    "How do I build a full-text search index in lancedb?",
+    "Our Rust service now embeds the lancedb crate directly, no server needed",
+    "LanceDB on S3 made our retrieval-augmented generation pipeline cheap to run",
+]
+PARAPHRASES = {
+    "Moving off Pinecone onto LanceDB halved what we pay": 0,
+    "random access in Lance beats parquet by a wide margin": 1,
+    "creating an FTS index with LanceDB": 2,
+    "using lancedb as an embedded library from Rust": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def local():
+    return LocalEmbedder()
+
+
+def test_a_paraphrase_finds_its_mention_first_offline(local):
+    docs = local.embed(MENTIONS)
+    queries = local.embed(list(PARAPHRASES))
+    assert docs.shape == (5, 384) and docs.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    assert list((queries @ docs.T).argmax(axis=1)) == list(PARAPHRASES.values())
+    np.testing.assert_allclose(local.embed(MENTIONS), docs, atol=1e-6)
+
+
+def test_a_model_file_with_other_bytes_is_refused(tmp_path):
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"not the model")
+    with pytest.raises(EmbedderError, match="sha256 .* expected 8199be6f.*uv sync --locked"):
+        verify(fake, "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6", "model")
+
+
+def test_the_default_install_has_no_torch():
+    assert importlib.util.find_spec("torch") is None
+    assert importlib.util.find_spec("sentence_transformers") is None
+
+
+class OpenAIStub:
+    """Answers /v1/embeddings like OpenAI, rejecting what OpenAI rejects."""
+
+    MAX_INPUTS = 2048
+
+    def __init__(self, max_chars: int, throttle_first: bool = False):
+        self.calls: list[int] = []
+        self.longest = 0
+        self.throttle = throttle_first
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def reply(self, code, body, headers=None):
+                raw = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                inputs = body["input"]
+                stub.calls.append(len(inputs))
+                if stub.throttle:
+                    stub.throttle = False
+                    return self.reply(
+                        429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}
+                    )
+                if len(inputs) > stub.MAX_INPUTS:
+                    return self.reply(400, {"error": {"message": "too many inputs"}})
+                stub.longest = max(stub.longest, *(len(t) for t in inputs))
+                if stub.longest > max_chars:
+                    return self.reply(400, {"error": {"message": "maximum context length"}})
+                data = [
+                    {"object": "embedding", "index": i, "embedding": stub.vector(t)}
+                    for i, t in enumerate(inputs)
+                ][::-1]  # out of order on purpose: results are matched by index
+                tokens = sum(len(t) // 4 + 1 for t in inputs)
+                self.reply(
+                    200,
+                    {
+                        "object": "list",
+                        "data": data,
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                    },
+                )
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    @staticmethod
+    def vector(text: str) -> list[float]:
+        digest = hashlib.sha256(text.encode()).digest()
+        return [b / 255 + 0.01 for b in digest[:8]]
+
+
+def test_openai_batches_retries_truncates_and_counts_usage():
+    limit_tokens = 100
+    stub = OpenAIStub(max_chars=limit_tokens * CHARS_PER_TOKEN, throttle_first=True)
+    try:
+        embedder = OpenAIEmbedder(
+            api_key="sk-test-not-real", base_url=stub.url, max_input_tokens=limit_tokens
+        )
+        texts = [f"mention {i}" for i in range(5000)]
+        texts[4321] = "x" * 10_000  # far over the model's input limit
+        vectors = embedder.embed(texts)
+    finally:
+        stub.server.shutdown()
+    # the first call was throttled (429, Retry-After) and retried; then 2048 + 2048 + 904
+    assert stub.calls == [2048, 2048, 2048, 904]
+    assert embedder.usage.requests == 3
+    assert embedder.usage.truncated_inputs == 1
+    assert stub.longest == limit_tokens * CHARS_PER_TOKEN
+    expected_tokens = sum(len(t[: limit_tokens * CHARS_PER_TOKEN]) // 4 + 1 for t in texts)
+    assert embedder.usage.prompt_tokens == expected_tokens
+    want = np.asarray(OpenAIStub.vector(texts[17]), dtype=np.float32)
+    np.testing.assert_allclose(vectors[17], want / np.linalg.norm(want), rtol=1e-6)
+    assert embedder.id == "openai:text-embedding-3-small"
+    assert "sk-test-not-real" not in repr(embedder)

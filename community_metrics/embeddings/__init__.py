@@ -1,0 +1,1 @@
+"""Embeddings stage: text embedders (offline ONNX default, OpenAI-compatible)."""
