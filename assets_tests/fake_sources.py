@@ -43,6 +43,7 @@ class FakeSources:
         self.user_agents: set[str] = set()
         self.authorizations: set[str] = set()
         self.pypistats_outages: set[dt.date] = set()  # days reported as 0 for every package
+        self.hn_items: list[dict] = []  # Algolia hits, searchable by title and text
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._always: dict[str, tuple] = {}
         self._lock = threading.Lock()
@@ -61,6 +62,7 @@ class FakeSources:
             "CM_NPM_URL": self.url,
             "CM_CRATES_URL": self.url,
             "CM_GITHUB_API_URL": self.url,
+            "CM_HN_URL": self.url,
         }
 
     def __enter__(self) -> FakeSources:
@@ -165,6 +167,8 @@ class FakeSources:
             return self._npm(segments[2], name)
         if path.startswith("/api/v1/crates/") and path.endswith("/downloads"):
             return self._crates(segments[3])
+        if path == "/api/v1/search_by_date":
+            return self._hn(query)
         if path.startswith("/repos/"):
             repo = "/".join(segments[1:3])
             rate = {
@@ -192,6 +196,32 @@ class FakeSources:
             if segments[3:] == ["stargazers"]:
                 return 403, {"message": "Must have admin rights to Repository."}, rate
         return 404, {"message": "Not Found"}, None
+
+    def _hn(self, query: dict):
+        term = query.get("query", [""])[0].lower()
+        tags = set(query.get("tags", ["(story,comment)"])[0].strip("()").split(","))
+        lo, hi = 0, 2**63
+        for part in query.get("numericFilters", [""])[0].split(","):
+            if part.startswith("created_at_i>="):
+                lo = int(part.split(">=")[1])
+            elif part.startswith("created_at_i<"):
+                hi = int(part.split("<")[1])
+        matches = sorted(
+            (
+                item
+                for item in self.hn_items
+                if lo <= item["created_at_i"] < hi
+                and tags & set(item["_tags"])
+                and term in f"{item.get('title') or ''} {item.get('comment_text') or ''}".lower()
+            ),
+            key=lambda item: -item["created_at_i"],
+        )
+        per_page = min(int(query.get("hitsPerPage", ["20"])[0]), 1000)
+        page = int(query.get("page", ["0"])[0])
+        reachable = matches[:1000]  # Algolia serves at most 1,000 hits per query
+        pages = -(-len(reachable) // per_page)
+        hits = reachable[page * per_page : (page + 1) * per_page]
+        return 200, {"hits": hits, "nbHits": len(matches), "nbPages": pages, "page": page}, None
 
     def _pypistats(self, package: str):
         rows = []

@@ -139,3 +139,40 @@ def test_rate_limiter_keeps_per_second_and_per_minute_limits():
         stamps.append(now[0])
     assert all(stamps[i + 5] - stamps[i] >= 1.0 for i in range(len(stamps) - 5))
     assert stamps[30] - stamps[0] >= 60.0
+
+
+def hn_item(i: int, created: int, text: str, kind: str = "comment") -> dict:
+    return {
+        "objectID": str(40_000_000 + i),
+        "created_at_i": created,
+        "author": f"user{i % 37}",
+        "points": None if kind == "comment" else i % 50,
+        "title": text if kind == "story" else None,
+        "comment_text": text if kind == "comment" else None,
+        "_tags": [kind, f"author_user{i % 37}"],
+    }
+
+
+def test_hacker_news_slices_past_1000_hits_and_dedupes_case_variants(fake):
+    from community_metrics.sources.hackernews import HackerNews
+
+    start = dt.datetime(2026, 11, 9, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=7)
+    seconds = int((end - start).total_seconds())
+    spellings = ["LanceDB rocks", "switched to lancedb", "LANCEDB on S3", "lanceDB + duckdb"]
+    for i in range(2600):
+        created = int(start.timestamp()) + (i * 7919) % seconds
+        fake.hn_items.append(hn_item(i, created, spellings[i % 4], "story" if i % 5 else "comment"))
+    # noise: outside the window, or not matching
+    fake.hn_items.append(hn_item(9001, int(end.timestamp()), "lancedb next week"))
+    fake.hn_items.append(hn_item(9002, int(start.timestamp()) + 5, "pgvector only"))
+
+    found = HackerNews(http(fake)).search(["LanceDB", "lancedb"], start, end)
+    assert len(found) == 2600
+    assert len({m.object_id for m in found}) == 2600
+    assert {m.object_id for m in found} == {str(40_000_000 + i) for i in range(2600)}
+    assert all(m.matched_terms == {"LanceDB", "lancedb"} for m in found)
+    assert all(start <= m.created_at < end for m in found)
+    # per term: the week (2,600 hits) and its halves (~1,300) are over the cap; the four
+    # quarters (~650) are reachable: 1 + 2 + 4 queries
+    assert fake.count("/api/v1/search_by_date") == 2 * 7

@@ -42,6 +42,7 @@ class SourceSettings:
     npm_url: str = "https://api.npmjs.org"
     crates_url: str = "https://crates.io"
     github_api_url: str = "https://api.github.com"
+    hn_url: str = "https://hn.algolia.com"
     github_token: str | None = field(default=None, repr=False)
     contact: str | None = None
     timeout_seconds: float = 30.0
@@ -137,6 +138,7 @@ def _source_settings(env: Mapping[str, str]) -> SourceSettings:
         npm_url=_url(env, "CM_NPM_URL", defaults.npm_url),
         crates_url=_url(env, "CM_CRATES_URL", defaults.crates_url),
         github_api_url=_url(env, "CM_GITHUB_API_URL", defaults.github_api_url),
+        hn_url=_url(env, "CM_HN_URL", defaults.hn_url),
         github_token=_clean(env, "GITHUB_TOKEN"),
         contact=_clean(env, "CM_CONTACT"),
         timeout_seconds=_number(env, "CM_HTTP_TIMEOUT", defaults.timeout_seconds, float, 0.1),

@@ -14,6 +14,7 @@ from community_metrics.sources.downloads import (
     PyPIStats,
 )
 from community_metrics.sources.github import GITHUB_LIMIT, GitHub
+from community_metrics.sources.hackernews import HN_LIMIT, HackerNews
 from community_metrics.sources.http import HttpSource
 
 
@@ -23,10 +24,17 @@ class SourceClients:
     npm: Npm
     crates: Crates
     github: GitHub
+    hackernews: HackerNews
 
     @property
     def https(self) -> list[HttpSource]:
-        return [self.pypistats.http, self.npm.http, self.crates.http, self.github.http]
+        return [
+            self.pypistats.http,
+            self.npm.http,
+            self.crates.http,
+            self.github.http,
+            self.hackernews.http,
+        ]
 
     def requests(self) -> dict[str, int]:
         return {http.name: http.requests for http in self.https}
@@ -59,4 +67,5 @@ def build_clients(settings: SourceSettings) -> SourceClients:
             http("github", settings.github_api_url, GITHUB_LIMIT, github_headers),
             authenticated=bool(settings.github_token),
         ),
+        hackernews=HackerNews(http("hackernews", settings.hn_url, HN_LIMIT)),
     )
