@@ -35,6 +35,18 @@ def star_gain(repo: str, day: dt.date) -> int:
     return zlib.crc32(f"stars|{repo}|{day}".encode()) % 7
 
 
+def send_json(handler: BaseHTTPRequestHandler, code: int, body, headers=None) -> None:
+    """Answer a request with a JSON body (or raw bytes, for malformed answers)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    handler.send_response(code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(raw)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
 class FakeSources:
     def __init__(self, today: dt.date | None = None, history_repos=("lancedb/lancedb",)):
         self.today = today or dt.datetime.now(dt.UTC).date()
@@ -116,14 +128,7 @@ class FakeSources:
                 pass
 
             def send(self, code: int, body, headers=None):
-                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(raw)
+                send_json(self, code, body, headers)
 
             def do_GET(self):
                 parts = urlsplit(self.path)

@@ -17,6 +17,8 @@ from community_metrics.embeddings.embedders import (
     verify,
 )
 
+from .fake_sources import send_json
+
 MENTIONS = [
     "Switching from Pinecone to LanceDB cut our vector database bill in half",
     "The Lance columnar format reads random rows far faster than Parquet does",
@@ -74,14 +76,7 @@ class OpenAIStub:
                 pass
 
             def reply(self, code, body, headers=None):
-                raw = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(raw)
+                send_json(self, code, body, headers)
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
