@@ -45,37 +45,61 @@ def _run_start(context: dg.AssetExecutionContext) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def record(
-    context: dg.AssetExecutionContext, store: Store, outcome: RunOutcome, status: str
+def fold_history(
+    store: Store,
+    run_id: str,
+    job_name: str,
+    *,
+    status: str,
+    errors: dict[str, str],
+    asset: str | None = None,
+    bounds: tuple[str | None, str | None] = (None, None),
+    started_at: dt.datetime | None = None,
+    writes: list[WriteResult] = (),
 ) -> None:
-    """Fold this asset's outcome into the run's history row."""
-    asset = context.asset_key.to_user_string()
-    previous = store.history(run_id=context.run.run_id)
-    row = previous[0] if previous else None
-    start, end = _partition_bounds(context)
-    errors = json.loads(row["error_summary"]) if row and row["error_summary"] else {}
-    errors.update(outcome.errors)
+    """Merge an outcome into the run's one history row: assets, counts and errors add up, and
+    the worse status wins."""
+    previous = store.history(run_id=run_id)
+    row = previous[0] if previous else {}
+    merged = json.loads(row["error_summary"]) if row.get("error_summary") else {}
+    merged.update(errors)
     if row and STATUS_RANK[row["status"]] > STATUS_RANK[status]:
         status = row["status"]
+    now = dt.datetime.now(dt.UTC)
     store.upsert(
         HISTORY,
         [
             {
-                "run_id": context.run.run_id,
-                "job_name": context.run.job_name,
-                "assets": sorted({*(row["assets"] if row else []), asset}),
-                "partition_start": start if start else (row or {}).get("partition_start"),
-                "partition_end": end if end else (row or {}).get("partition_end"),
-                "started_at": row["started_at"] if row else _run_start(context),
-                "finished_at": dt.datetime.now(dt.UTC),
+                "run_id": run_id,
+                "job_name": job_name,
+                "assets": sorted({*row.get("assets", []), *([asset] if asset else [])}),
+                "partition_start": bounds[0] or row.get("partition_start"),
+                "partition_end": bounds[1] or row.get("partition_end"),
+                "started_at": row.get("started_at") or started_at or now,
+                "finished_at": now,
                 "status": status,
-                "rows_inserted": (row["rows_inserted"] if row else 0)
-                + sum(w.inserted for w in outcome.writes),
-                "rows_updated": (row["rows_updated"] if row else 0)
-                + sum(w.updated for w in outcome.writes),
-                "error_summary": json.dumps(errors, sort_keys=True) if errors else None,
+                "rows_inserted": row.get("rows_inserted", 0) + sum(w.inserted for w in writes),
+                "rows_updated": row.get("rows_updated", 0) + sum(w.updated for w in writes),
+                "error_summary": json.dumps(merged, sort_keys=True) if merged else None,
             }
         ],
+    )
+
+
+def record(
+    context: dg.AssetExecutionContext, store: Store, outcome: RunOutcome, status: str
+) -> None:
+    """Fold this asset's outcome into the run's history row."""
+    fold_history(
+        store,
+        context.run.run_id,
+        context.run.job_name,
+        status=status,
+        errors=outcome.errors,
+        asset=context.asset_key.to_user_string(),
+        bounds=_partition_bounds(context),
+        started_at=_run_start(context),
+        writes=outcome.writes,
     )
 
 
@@ -95,26 +119,4 @@ def tracked(context: dg.AssetExecutionContext, store: Store) -> Iterator[RunOutc
 
 def mark_dead_run(store: Store, run_id: str, job_name: str, message: str) -> None:
     """Record a run whose process died before it could record its own end."""
-    previous = store.history(run_id=run_id)
-    row = previous[0] if previous else None
-    errors = json.loads(row["error_summary"]) if row and row["error_summary"] else {}
-    errors["run"] = message
-    now = dt.datetime.now(dt.UTC)
-    store.upsert(
-        HISTORY,
-        [
-            {
-                "run_id": run_id,
-                "job_name": job_name,
-                "assets": list(row["assets"]) if row else [],
-                "partition_start": row["partition_start"] if row else None,
-                "partition_end": row["partition_end"] if row else None,
-                "started_at": row["started_at"] if row else now,
-                "finished_at": now,
-                "status": "failed",
-                "rows_inserted": row["rows_inserted"] if row else 0,
-                "rows_updated": row["rows_updated"] if row else 0,
-                "error_summary": json.dumps(errors, sort_keys=True),
-            }
-        ],
-    )
+    fold_history(store, run_id, job_name, status="failed", errors={"run": message})

@@ -45,20 +45,29 @@ class GitHub:
         require(isinstance(count, int) and count >= 0, "github", "no stargazers_count")
         return count
 
+    def _pages(self, path: str, per_page: int, max_pages: int, what: str, headers=None):
+        """Non-empty pages of a listing; an empty first page means not available."""
+        for page in range(1, max_pages + 1):
+            body = self.http.get_json(
+                path,
+                {"per_page": per_page, "page": page},
+                headers=headers,
+                not_available=NOT_AVAILABLE,
+            )
+            require(isinstance(body, list), "github", f"{what} is not a list")
+            if not body:
+                if page == 1:
+                    raise NotAvailable(f"github: {path} answered an empty {what}")
+                return
+            yield body
+            if len(body) < per_page:
+                return
+
     def star_history(self, repo: str, since: dt.date) -> dict[dt.date, int]:
         """Stars gained per day (newest first pages), back to the week containing `since`."""
         gains: dict[dt.date, int] = {}
-        for page in range(1, HISTORY_MAX_PAGES + 1):
-            body = self.http.get_json(
-                f"/repos/{repo}/stargazers/history",
-                {"per_page": HISTORY_PER_PAGE, "page": page},
-                not_available=NOT_AVAILABLE,
-            )
-            require(isinstance(body, list), "github", "star history is not a list")
-            if not body:
-                if page == 1:
-                    raise NotAvailable(f"github: {repo} star history is empty")
-                break
+        path = f"/repos/{repo}/stargazers/history"
+        for body in self._pages(path, HISTORY_PER_PAGE, HISTORY_MAX_PAGES, "star history"):
             oldest = None
             for row in body:
                 require(isinstance(row, dict), "github", f"history row {row!r}")
@@ -75,31 +84,25 @@ class GitHub:
                 for offset, gained in enumerate(days):
                     gains[start + dt.timedelta(days=offset)] = gained
                 oldest = start if oldest is None else min(oldest, start)
-            if len(body) < HISTORY_PER_PAGE or (oldest is not None and oldest <= since):
+            if oldest is not None and oldest <= since:
                 break
         return gains
 
     def starred_at(self, repo: str) -> list[dt.datetime]:
         """Every current star's time (admins only since 2026-06-30)."""
         stamps: list[dt.datetime] = []
-        for page in range(1, STARGAZERS_MAX_PAGES + 1):
-            body = self.http.get_json(
-                f"/repos/{repo}/stargazers",
-                {"per_page": STARGAZERS_PER_PAGE, "page": page},
-                headers={"Accept": "application/vnd.github.star+json"},
-                not_available=NOT_AVAILABLE,
-            )
-            require(isinstance(body, list), "github", "stargazers is not a list")
-            if not body:
-                if page == 1:
-                    raise NotAvailable(f"github: {repo} stargazer listing is empty")
-                break
+        pages = self._pages(
+            f"/repos/{repo}/stargazers",
+            STARGAZERS_PER_PAGE,
+            STARGAZERS_MAX_PAGES,
+            "stargazer listing",
+            headers={"Accept": "application/vnd.github.star+json"},
+        )
+        for body in pages:
             for row in body:
                 at = row.get("starred_at") if isinstance(row, dict) else None
                 require(isinstance(at, str), "github", "stargazer without starred_at")
                 stamps.append(dt.datetime.fromisoformat(at.replace("Z", "+00:00")))
-            if len(body) < STARGAZERS_PER_PAGE:
-                break
         return stamps
 
 

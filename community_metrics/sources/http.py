@@ -162,12 +162,11 @@ class HttpSource:
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retryable(f"{type(exc).__name__} calling {self.url(path)}") from exc
         self._note_quota(response)
+        wait = self._retry_wait(response)
         if response.status_code in RETRY_STATUSES or (
-            response.status_code == 403 and self._retry_wait(response) is not None
+            response.status_code == 403 and wait is not None
         ):
-            raise _Retryable(
-                f"HTTP {response.status_code} from {self.url(path)}", self._retry_wait(response)
-            )
+            raise _Retryable(f"HTTP {response.status_code} from {self.url(path)}", wait)
         return response
 
     def get(
