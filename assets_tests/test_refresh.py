@@ -234,9 +234,10 @@ def test_the_monday_tick_requests_the_closed_week_and_the_lookback(defs, tick, f
     schedule = defs.get_schedule_def("weekly_refresh")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 6 * * 1", "UTC")
     assert schedule.job_name == REFRESH_JOB
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
+    # No instance: the schedule needs none, and one bound here leaks into Dagster's global
+    # definitions-load state, breaking Definitions resolved later in the same process.
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    (request,) = schedule.evaluate_tick(context).run_requests
     assert request.tags["dagster/asset_partition_range_start"] == first
     assert request.tags["dagster/asset_partition_range_end"] == last
     assert request.partition_key_range.start == first
