@@ -316,6 +316,20 @@ def _stop_server(server: subprocess.Popen) -> None:
     server.wait()
 
 
+def _create_instance_storage(settings: Settings) -> None:
+    """Create the instance's run, event and schedule storage before `dagster dev` starts.
+
+    On a new DAGSTER_HOME both processes would otherwise create the SQLite schema at once, and
+    one fails with "table runs already exists".
+    """
+    import dagster as dg
+
+    with _instance(settings) as instance:
+        instance.get_run_records(limit=1)
+        instance.get_latest_materialization_event(dg.AssetKey("metric_catalog"))
+        instance.all_instigator_state()
+
+
 def _terminate(*_):
     raise SystemExit(0)
 
@@ -329,6 +343,7 @@ def cmd_up(settings: Settings, args) -> int:
     # A process started in the background may inherit SIGINT as ignored; the server must not.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
+    _create_instance_storage(settings)
     server = subprocess.Popen(
         [
             sys.executable,
