@@ -56,6 +56,8 @@ class FakeSources:
         self.authorizations: set[str] = set()
         self.pypistats_outages: set[dt.date] = set()  # days reported as 0 for every package
         self.hn_items: list[dict] = []  # Algolia hits, searchable by title and text
+        self.gh_issues: list[dict] = []  # REST search items, searchable by title and body
+        self.gh_discussions: list[dict] = []  # GraphQL Discussion nodes
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._always: dict[str, tuple] = {}
         self._lock = threading.Lock()
@@ -157,6 +159,20 @@ class FakeSources:
                     code, body, headers = 400, {"message": str(exc)}, None
                 self.send(code, body, headers)
 
+            def do_POST(self):
+                path = urlsplit(self.path).path
+                request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with fake._lock:
+                    fake.requests[path] += 1
+                action = fake._action_for(path)
+                if action and action[0] == "status":
+                    return self.send(action[1], {"message": "scripted"}, action[2])
+                if path != "/graphql":
+                    return self.send(404, {"message": "Not Found"})
+                if not self.headers.get("Authorization"):
+                    return self.send(401, {"message": "Requires authentication"})
+                self.send(200, fake._graphql(request["variables"]))
+
         return Handler
 
     def _route(self, raw_path: str, query: dict):
@@ -174,6 +190,8 @@ class FakeSources:
             return self._crates(segments[3])
         if path == "/api/v1/search_by_date":
             return self._hn(query)
+        if path == "/search/issues":
+            return self._gh_issues(query)
         if path.startswith("/repos/"):
             repo = "/".join(segments[1:3])
             rate = {
@@ -227,6 +245,54 @@ class FakeSources:
         pages = -(-len(reachable) // per_page)
         hits = reachable[page * per_page : (page + 1) * per_page]
         return 200, {"hits": hits, "nbHits": len(matches), "nbPages": pages, "page": page}, None
+
+    @staticmethod
+    def _gh_query(q: str):
+        """The quoted term and the created:A..B bounds (inclusive) of a GitHub search query."""
+        term = q.split('"')[1].lower()
+        span = next(part for part in q.split() if part.startswith("created:"))
+        lo, hi = (dt.datetime.fromisoformat(s.replace("Z", "+00:00")) for s in span[8:].split(".."))
+        return term, lo, hi
+
+    @staticmethod
+    def _created(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    def _gh_issues(self, query: dict):
+        term, lo, hi = self._gh_query(query["q"][0])
+        per_page, page = int(query.get("per_page", ["30"])[0]), int(query.get("page", ["1"])[0])
+        if per_page * page > 1000:
+            return 422, {"message": "Only the first 1000 search results are available"}, None
+        matches = [
+            item
+            for item in self.gh_issues
+            if lo <= self._created(item["created_at"]) <= hi
+            and term in f"{item['title']} {item.get('body') or ''}".lower()
+        ]
+        items = matches[(page - 1) * per_page : page * per_page]
+        return 200, {"total_count": len(matches), "incomplete_results": False, "items": items}, None
+
+    def _graphql(self, variables: dict) -> dict:
+        term, lo, hi = self._gh_query(variables["q"])
+        matches = [
+            node
+            for node in self.gh_discussions
+            if lo <= self._created(node["createdAt"]) <= hi
+            and term in f"{node['title']} {node.get('body') or ''}".lower()
+        ]
+        offset = int(variables.get("after") or 0)
+        reachable = matches[:1000]
+        nodes = reachable[offset : offset + variables["first"]]
+        end = offset + len(nodes)
+        return {
+            "data": {
+                "search": {
+                    "discussionCount": len(matches),
+                    "pageInfo": {"hasNextPage": end < len(reachable), "endCursor": str(end)},
+                    "nodes": nodes,
+                }
+            }
+        }
 
     def _pypistats(self, package: str):
         rows = []

@@ -169,10 +169,82 @@ def test_hacker_news_slices_past_1000_hits_and_dedupes_case_variants(fake):
 
     found = HackerNews(http(fake)).search(["LanceDB", "lancedb"], start, end)
     assert len(found) == 2600
-    assert len({m.object_id for m in found}) == 2600
-    assert {m.object_id for m in found} == {str(40_000_000 + i) for i in range(2600)}
+    assert len({m.source_id for m in found}) == 2600
+    assert {m.source_id for m in found} == {str(40_000_000 + i) for i in range(2600)}
     assert all(m.matched_terms == {"LanceDB", "lancedb"} for m in found)
     assert all(start <= m.created_at < end for m in found)
     # per term: the week (2,600 hits) and its halves (~1,300) are over the cap; the four
     # quarters (~650) are reachable: 1 + 2 + 4 queries
     assert fake.count("/api/v1/search_by_date") == 2 * 7
+
+
+def gh_issue(i: int, created: dt.datetime, text: str) -> dict:
+    return {
+        "id": 3_000_000_000 + i,
+        "number": i,
+        "title": text,
+        "body": f"<!-- template -->\n{text} in production",
+        "html_url": f"https://github.com/someone/project/issues/{i}",
+        "user": {"login": f"dev{i % 11}"},
+        "comments": i % 4,
+        "reactions": {"total_count": i % 3},
+        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def test_github_issue_search_slices_past_1000_results_and_dedupes(fake):
+    from community_metrics.sources.github_search import GitHubSearch
+
+    start = dt.datetime(2026, 11, 9, tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=7)
+    seconds = int((end - start).total_seconds())
+    for i in range(2300):
+        created = start + dt.timedelta(seconds=(i * 7919) % seconds)
+        fake.gh_issues.append(gh_issue(i, created, ["LanceDB index", "lancedb crash"][i % 2]))
+    fake.gh_issues.append(gh_issue(9001, end, "lancedb next week"))  # outside [start, end)
+
+    found = GitHubSearch(http(fake)).issues(["LanceDB", "lancedb"], start, end)
+    assert len(found) == 2300
+    assert {m.source_id for m in found} == {f"issue:{3_000_000_000 + i}" for i in range(2300)}
+    assert all(m.matched_terms == {"LanceDB", "lancedb"} for m in found)
+    assert all(start <= m.created_at < end and m.kind == "issue" for m in found)
+    assert found[0].points is not None and found[0].url.startswith("https://github.com/")
+    # per term: the week (2,300) and its halves (~1,150) are over the cap; the quarters (~575)
+    # need 6 pages each: 1 + 2 + 4 first pages + 4 x 5 further pages
+    assert fake.count("/search/issues") == 2 * (1 + 2 + 4 + 4 * 5)
+
+
+def test_github_discussions_need_a_token_and_are_paged(fake):
+    from community_metrics.sources.github_search import GitHubSearch
+
+    start = dt.datetime(2026, 11, 9, tzinfo=dt.UTC)
+    for i in range(250):
+        fake.gh_discussions.append(
+            {
+                "id": f"D_kwDO{i:05d}",
+                "number": i,
+                "title": f"Question {i} about LanceDB",
+                "body": "How do I upsert?",
+                "url": f"https://github.com/lancedb/lancedb/discussions/{i}",
+                "createdAt": (start + dt.timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
+                "upvoteCount": i % 5,
+                "author": {"login": "asker"},
+                "comments": {"totalCount": 2},
+            }
+        )
+    end = start + dt.timedelta(days=7)
+    with pytest.raises(NotAvailable, match="GITHUB_TOKEN"):
+        GitHubSearch(http(fake)).discussions(["lancedb"], start, end)
+    assert fake.count("/graphql") == 0
+
+    client = HttpSource(
+        "github search",
+        fake.url,
+        contact=None,
+        rate_limit=RateLimit(),
+        headers={"Authorization": "Bearer test-token"},
+    )
+    found = GitHubSearch(client, authenticated=True).discussions(["lancedb"], start, end)
+    assert [m.source_id for m in found] == [f"discussion:D_kwDO{i:05d}" for i in range(250)]
+    assert {m.kind for m in found} == {"discussion"} and found[3].points == 3
+    assert fake.count("/graphql") == 3  # 100 + 100 + 50

@@ -14,6 +14,11 @@ from community_metrics.sources.downloads import (
     PyPIStats,
 )
 from community_metrics.sources.github import GITHUB_LIMIT, GitHub
+from community_metrics.sources.github_search import (
+    SEARCH_LIMIT_ANONYMOUS,
+    SEARCH_LIMIT_TOKEN,
+    GitHubSearch,
+)
 from community_metrics.sources.hackernews import HN_LIMIT, HackerNews
 from community_metrics.sources.http import HttpSource
 
@@ -25,6 +30,7 @@ class SourceClients:
     crates: Crates
     github: GitHub
     hackernews: HackerNews
+    github_search: GitHubSearch
 
     @property
     def https(self) -> list[HttpSource]:
@@ -34,6 +40,7 @@ class SourceClients:
             self.crates.http,
             self.github.http,
             self.hackernews.http,
+            self.github_search.http,
         ]
 
     def requests(self) -> dict[str, int]:
@@ -68,4 +75,14 @@ def build_clients(settings: SourceSettings) -> SourceClients:
             authenticated=bool(settings.github_token),
         ),
         hackernews=HackerNews(http("hackernews", settings.hn_url, HN_LIMIT)),
+        # The search API has its own, much lower, limit than the rest of the GitHub API.
+        github_search=GitHubSearch(
+            http(
+                "github search",
+                settings.github_api_url,
+                SEARCH_LIMIT_TOKEN if settings.github_token else SEARCH_LIMIT_ANONYMOUS,
+                github_headers,
+            ),
+            authenticated=bool(settings.github_token),
+        ),
     )

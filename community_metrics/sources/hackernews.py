@@ -1,37 +1,47 @@
 """Hacker News mentions via Algolia `search_by_date`. Plain Python: no Dagster.
 
-Algolia serves at most 1,000 hits per query whatever the page, so a time window reporting
-more is split in halves until every slice is reachable. Search is case-insensitive:
-case-variant terms return the same hits, de-duplicated here by objectID, with every term that
-matched kept.
+Algolia serves at most 1,000 hits per query whatever the page, so windows are sliced (see
+`mention.sliced`). Search is case-insensitive: case-variant terms return the same hits,
+de-duplicated here by objectID, with every term that matched kept.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from community_metrics.sources.http import HttpSource, RateLimit, SourceError, require
+from community_metrics.sources.http import HttpSource, RateLimit, require
+from community_metrics.sources.mention import FoundMention, Page, epoch, merge_found, sliced
 
 # 10,000 requests/hour per IP and no rate-limit headers: budget well under it.
 HN_LIMIT = RateLimit(per_second=3, per_minute=120)
-REACHABLE_HITS = 1000
 HITS_PER_PAGE = 1000
+ITEM_URL = "https://news.ycombinator.com/item?id={}"
 
 
-@dataclass
-class Mention:
-    object_id: str
-    created_at: dt.datetime
-    hit: dict
-    matched_terms: set[str] = field(default_factory=set)
+def _int_or_none(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _epoch(moment: dt.datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError("HN windows need time-zone aware datetimes")
-    return int(moment.timestamp())
+def found_from_hit(hit: dict) -> FoundMention:
+    object_id, created = hit.get("objectID"), hit.get("created_at_i")
+    require(isinstance(object_id, str) and object_id, "hackernews", "hit without objectID")
+    require(isinstance(created, int), "hackernews", f"hit {object_id} without created_at_i")
+    tags = hit.get("_tags") or []
+    kind = "story" if "story" in tags else "comment"
+    return FoundMention(
+        source="hackernews",
+        source_id=object_id,
+        kind=kind,
+        created_at=dt.datetime.fromtimestamp(created, tz=dt.UTC),
+        title=hit.get("title") or hit.get("story_title"),
+        body=hit.get("comment_text") or hit.get("story_text"),
+        body_format="html",
+        url=ITEM_URL.format(object_id),
+        author=hit.get("author"),
+        points=_int_or_none(hit.get("points")),
+        comment_count=_int_or_none(hit.get("num_comments")),
+    )
 
 
 class HackerNews:
@@ -55,20 +65,17 @@ class HackerNews:
         require(isinstance(body.get("nbPages", 1), int), "hackernews", "bad nbPages")
         return body
 
-    def _window(self, term: str, lo: int, hi: int, tags: str) -> list[dict]:
-        first = self._page(term, lo, hi, 0, tags)
-        if first["nbHits"] > REACHABLE_HITS:
-            if hi - lo <= 1:
-                raise SourceError(
-                    f"hackernews: more than {REACHABLE_HITS} hits for {term!r} within one second "
-                    f"at {lo}: cannot slice further"
-                )
-            middle = (lo + hi) // 2
-            return self._window(term, lo, middle, tags) + self._window(term, middle, hi, tags)
-        hits = list(first["hits"])
-        for page in range(1, first.get("nbPages", 1)):
-            hits.extend(self._page(term, lo, hi, page, tags)["hits"])
-        return hits
+    def _first(self, term: str, tags: str):
+        def first(lo: int, hi: int) -> Page:
+            body = self._page(term, lo, hi, 0, tags)
+            pages = range(1, body.get("nbPages", 1))
+            return Page(
+                body["nbHits"],
+                body["hits"],
+                lambda: [h for p in pages for h in self._page(term, lo, hi, p, tags)["hits"]],
+            )
+
+        return first
 
     def search(
         self,
@@ -76,21 +83,11 @@ class HackerNews:
         start: dt.datetime,
         end: dt.datetime,
         tags: str = "(story,comment)",
-    ) -> list[Mention]:
+    ) -> list[FoundMention]:
         """Stories and comments matching any term with start <= created_at < end."""
-        found: dict[str, Mention] = {}
+        found: dict[str, FoundMention] = {}
         for term in terms:
-            for hit in self._window(term, _epoch(start), _epoch(end), tags):
-                object_id, created = hit.get("objectID"), hit.get("created_at_i")
-                require(
-                    isinstance(object_id, str) and object_id, "hackernews", "hit without objectID"
-                )
-                require(
-                    isinstance(created, int), "hackernews", f"hit {object_id} without created_at_i"
-                )
-                mention = found.setdefault(
-                    object_id,
-                    Mention(object_id, dt.datetime.fromtimestamp(created, tz=dt.UTC), hit),
-                )
-                mention.matched_terms.add(term)
-        return sorted(found.values(), key=lambda m: (m.created_at, m.object_id))
+            hits = sliced(epoch(start), epoch(end), self._first(term, tags), "hackernews")
+            for hit in hits:
+                merge_found(found, found_from_hit(hit), term)
+        return sorted(found.values(), key=lambda m: (m.created_at, m.source_id))

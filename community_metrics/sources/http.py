@@ -153,12 +153,12 @@ class HttpSource:
             return min(max(float(reset) - time.time(), 1.0), MAX_SINGLE_WAIT)
         return None
 
-    def _once(self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None):
+    def _once(self, method: str, path: str, params, headers, body):
         self._wait_for_quota()
         self._limiter.acquire()
         self.requests += 1
         try:
-            response = self._client.get(path, params=params, headers=headers)
+            response = self._client.request(method, path, params=params, headers=headers, json=body)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retryable(f"{type(exc).__name__} calling {self.url(path)}") from exc
         self._note_quota(response)
@@ -169,13 +169,15 @@ class HttpSource:
             raise _Retryable(f"HTTP {response.status_code} from {self.url(path)}", wait)
         return response
 
-    def get(
+    def request(
         self,
+        method: str,
         path: str,
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        body: Any = None,
     ) -> httpx.Response:
-        """GET with retries; returns the final response, whatever its status."""
+        """A call with retries; returns the final response, whatever its status."""
         jitter = tenacity.wait_exponential_jitter(initial=1, max=60)
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -192,9 +194,12 @@ class HttpSource:
             reraise=True,
         )
         try:
-            return retrying(self._once, path, params, headers)
+            return retrying(self._once, method, path, params, headers, body)
         except _Retryable as exc:
             raise SourceError(f"{self.name}: gave up after retries: {exc}") from exc
+
+    def get(self, path: str, params=None, headers=None) -> httpx.Response:
+        return self.request("GET", path, params, headers)
 
     def get_json(
         self,
@@ -203,7 +208,13 @@ class HttpSource:
         headers: Mapping[str, str] | None = None,
         not_available: tuple[int, ...] = (),
     ) -> Any:
-        response = self.get(path, params, headers)
+        return self._json(self.get(path, params, headers), path, not_available)
+
+    def post_json(self, path: str, body: Any, not_available: tuple[int, ...] = ()) -> Any:
+        """POST a JSON body (GraphQL); retried like GET, as the queries here only read."""
+        return self._json(self.request("POST", path, body=body), path, not_available)
+
+    def _json(self, response: httpx.Response, path: str, not_available: tuple[int, ...]) -> Any:
         if response.status_code in not_available:
             raise NotAvailable(f"{self.name}: {self.url(path)} answered {response.status_code}")
         if response.status_code != 200:
