@@ -16,6 +16,8 @@ from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
 from community_metrics.store import Store
 
+from .fake_sources import FakeSources
+
 SEED_DATA = PROJECT_ROOT / "seed_data"
 
 
@@ -58,6 +60,28 @@ def defs(settings):
 @pytest.fixture
 def store(settings) -> Store:
     return Store.connect(settings)
+
+
+@pytest.fixture
+def fake():
+    with FakeSources() as server:
+        yield server
+
+
+def point_at(fake, env, monkeypatch, **extra) -> tuple:
+    """Settings, definitions and store aimed at the fake APIs (short timeouts), no seed."""
+    values = {**fake.env(), "CM_HTTP_TIMEOUT": "1", "CM_RETRY_BUDGET_SECONDS": "3", **extra}
+    for name, val in values.items():
+        monkeypatch.setenv(name, val)
+        env[name] = val
+    config.get_settings.cache_clear()
+    settings = load_settings(env)
+    return settings, build_definitions(settings), Store.connect(settings)
+
+
+@pytest.fixture
+def live(env, fake, monkeypatch):
+    return point_at(fake, env, monkeypatch)
 
 
 @pytest.fixture

@@ -191,6 +191,9 @@ def test_asset_graph_snapshot(defs):
             "pypi_downloads",
             "star_history",
         ],
+        "example_mentions": ["metric_catalog"],
+        "mentions": ["metric_catalog"],
+        "mention_embeddings": ["example_mentions", "mentions"],
     }
     assert sorted(j.name for j in defs.jobs) == [SEED_JOB, WEEKLY_JOB, "weekly_refresh_job"]
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]

@@ -155,7 +155,16 @@ def test_commands_run_through_the_instance_and_status_reports(env):
     assert all(m["weekly_rows"] == 4 for m in metrics.values())
     assert metrics["downloads:lance:python"]["latest_period_end"] == "2026-11-01"
     assert [r["status"] for r in report["runs"]] == ["success", "success"]
-    assert {t["table"] for t in report["tables"]} == {"metrics", "observations", "stats", "history"}
+    tables = {t["table"]: t["rows"] for t in report["tables"]}
+    assert set(tables) == {
+        "metrics",
+        "observations",
+        "stats",
+        "history",
+        "mentions",
+        "mention_embeddings",
+    }
+    assert tables["mentions"] == tables["mention_embeddings"] == 32  # the example mentions
 
 
 def test_runbook_entry_points_and_console_script(env):

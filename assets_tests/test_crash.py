@@ -30,7 +30,12 @@ def write_big_seed(seed_dir):
             f'unit = "downloads"\ndisplay_name = "P{i}"\n'
         )
     (seed_dir / "catalog.toml").write_text("\n".join(entries))
-    for name in ("download_stats.csv", "lance-star-history.csv", "lancedb-star-history.csv"):
+    for name in (
+        "download_stats.csv",
+        "lance-star-history.csv",
+        "lancedb-star-history.csv",
+        "mentions.jsonl",
+    ):
         (seed_dir / name).unlink()
     first = dt.date(2018, 1, 1)
     lines = ["date,metric_id,downloads"]

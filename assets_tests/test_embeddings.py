@@ -1,10 +1,6 @@
 """Embedders: the real offline model, and the OpenAI path against a local compatible stub."""
 
-import hashlib
 import importlib.util
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -17,7 +13,7 @@ from community_metrics.embeddings.embedders import (
     verify,
 )
 
-from .fake_sources import send_json
+from .fake_openai import OpenAIStub
 
 MENTIONS = [
     "Switching from Pinecone to LanceDB cut our vector database bill in half",
@@ -58,63 +54,6 @@ def test_a_model_file_with_other_bytes_is_refused(tmp_path):
 def test_the_default_install_has_no_torch():
     assert importlib.util.find_spec("torch") is None
     assert importlib.util.find_spec("sentence_transformers") is None
-
-
-class OpenAIStub:
-    """Answers /v1/embeddings like OpenAI, rejecting what OpenAI rejects."""
-
-    MAX_INPUTS = 2048
-
-    def __init__(self, max_chars: int, throttle_first: bool = False):
-        self.calls: list[int] = []
-        self.longest = 0
-        self.throttle = throttle_first
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def reply(self, code, body, headers=None):
-                send_json(self, code, body, headers)
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                inputs = body["input"]
-                stub.calls.append(len(inputs))
-                if stub.throttle:
-                    stub.throttle = False
-                    return self.reply(
-                        429, {"error": {"message": "slow down"}}, {"Retry-After": "1"}
-                    )
-                if len(inputs) > stub.MAX_INPUTS:
-                    return self.reply(400, {"error": {"message": "too many inputs"}})
-                stub.longest = max(stub.longest, *(len(t) for t in inputs))
-                if stub.longest > max_chars:
-                    return self.reply(400, {"error": {"message": "maximum context length"}})
-                data = [
-                    {"object": "embedding", "index": i, "embedding": stub.vector(t)}
-                    for i, t in enumerate(inputs)
-                ][::-1]  # out of order on purpose: results are matched by index
-                tokens = sum(len(t) // 4 + 1 for t in inputs)
-                self.reply(
-                    200,
-                    {
-                        "object": "list",
-                        "data": data,
-                        "model": body["model"],
-                        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-                    },
-                )
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    @staticmethod
-    def vector(text: str) -> list[float]:
-        digest = hashlib.sha256(text.encode()).digest()
-        return [b / 255 + 0.01 for b in digest[:8]]
 
 
 def test_openai_batches_retries_truncates_and_counts_usage():

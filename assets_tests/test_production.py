@@ -65,6 +65,10 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
     stored = client.list_objects_v2(Bucket="community-metrics", Prefix="prod/")
     names = {o["Key"].split("/")[1] for o in stored.get("Contents", [])}
     assert {"metrics.lance", "observations.lance", "stats.lance", "history.lance"} <= names
+    # the search table lives there too, with its full-text index, and answers queries
+    assert {"mentions.lance", "mention_embeddings.lance"} <= names
+    assert store.embeddings_info()["rows"] == 32
+    assert store.search_mentions("keyword", text="Electron")[0]["key"] == "example|ex-011"
 
 
 @pytest.fixture
@@ -105,4 +109,5 @@ def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
         )
         (materializations,) = cur.fetchone()
     assert runs == [("seed_job", "SUCCESS"), ("weekly_metrics_job", "SUCCESS")]
-    assert materializations == 4 + 2  # four seed assets, weekly_metrics over two weeks
+    # five seed assets and the embeddings, then weekly_metrics over two weeks
+    assert materializations == 6 + 2

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 
-from community_metrics import config
 from community_metrics.config import load_settings
 from community_metrics.definitions import build_definitions
 from community_metrics.jobs import REFRESH_JOB, execute
@@ -26,23 +25,6 @@ DOWNLOADS = {  # metric -> (fake source, package), as in the default catalog
     "downloads:lance:rust": ("cratesio", "lance"),
     "downloads:lancedb:rust": ("cratesio", "lancedb"),
 }
-
-
-@pytest.fixture
-def fake():
-    with FakeSources() as server:
-        yield server
-
-
-@pytest.fixture
-def live(env, fake, monkeypatch, tmp_path):
-    """Settings and definitions pointing at the fake APIs, with an empty store (no seed)."""
-    for name, val in {**fake.env(), "CM_HTTP_TIMEOUT": "1", "CM_RETRY_BUDGET_SECONDS": "3"}.items():
-        monkeypatch.setenv(name, val)
-        env[name] = val
-    config.get_settings.cache_clear()
-    settings = load_settings(env)
-    return settings, build_definitions(settings), Store.connect(settings)
 
 
 def last_weeks(n: int) -> list[str]:
@@ -118,7 +100,11 @@ def test_26_week_backfill_is_one_run_with_expected_sums_and_requests(live, fake,
     assert fake.count("/downloads/range/") == 1
     assert fake.count("/api/v1/crates/") == 2
     assert fake.count("/repos/") == 2 + 1 + 1  # two snapshots, two history first pages
-    assert sum(fake.requests.values()) == 9
+    # mentions: one search per catalog term (4) on Hacker News and on GitHub issues;
+    # discussions need a token and are skipped without one
+    assert fake.count("/api/v1/search_by_date") == 4
+    assert fake.count("/search/issues") == 4 and fake.count("/graphql") == 0
+    assert sum(fake.requests.values()) == 9 + 8
 
     again = execute(defs, REFRESH_JOB, instance, keys)
     assert again.success
@@ -127,6 +113,7 @@ def test_26_week_backfill_is_one_run_with_expected_sums_and_requests(live, fake,
         "npm_downloads",
         "crates_downloads",
         "github_stars",
+        "mentions",
         "weekly_metrics",
     ):
         m = meta(again, asset)

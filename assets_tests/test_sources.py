@@ -16,13 +16,7 @@ from community_metrics.sources.http import (
     SourceError,
 )
 
-from .fake_sources import FakeSources, mirror_extra, value
-
-
-@pytest.fixture
-def fake():
-    with FakeSources() as server:
-        yield server
+from .fake_sources import mirror_extra, value
 
 
 def http(fake, name="test", timeout=5.0, budget=30.0):

@@ -74,6 +74,9 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
             "crates_downloads",
             "github_stars",
             "weekly_metrics",
+            "example_mentions",
+            "mentions",
+            "mention_embeddings",
         }
         runs = graphql(url, "{ runsOrError { ... on Runs { results { jobName status } } } }")
         statuses = {(r["jobName"], r["status"]) for r in runs["runsOrError"]["results"]}

@@ -44,9 +44,18 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class Product:
+    """A product's community-mention search terms (`[products.NAME]` in the catalog)."""
+
+    name: str
+    search_terms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Catalog:
     path: Path
     metrics: tuple[Metric, ...]
+    products: tuple[Product, ...] = ()
 
     def __iter__(self):
         return iter(self.metrics)
@@ -66,6 +75,20 @@ class Catalog:
 
     def stars_by_repo(self) -> dict[str, Metric]:
         return {m.subject: m for m in self.metrics if m.family == "stars"}
+
+    def search_terms(self) -> list[str]:
+        """Every product's terms once each, in catalog order."""
+        return list(dict.fromkeys(t for p in self.products for t in p.search_terms))
+
+    def products_for_terms(self, terms) -> list[str]:
+        """Products whose terms include any of `terms` (case-insensitive, as search is)."""
+        wanted = {t.casefold() for t in terms}
+        return sorted(
+            p.name for p in self.products if wanted & {t.casefold() for t in p.search_terms}
+        )
+
+    def metric_ids_for_products(self, products) -> list[str]:
+        return sorted(m.metric_id for m in self.metrics if m.product in set(products))
 
 
 def _entry_error(path: Path, index: int, entry: dict, fld: str, problem: str) -> CatalogError:
@@ -140,10 +163,11 @@ def load_catalog(seed_dir: Path) -> Catalog:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"metric"})
+    unknown = sorted(set(data) - {"metric", "products"})
     if unknown:
         raise CatalogError(
-            f"{path}: unknown top-level key {unknown[0]!r}; list metrics as [[metric]]."
+            f"{path}: unknown top-level key {unknown[0]!r}; list metrics as [[metric]] and "
+            "mention search terms as [products.NAME]."
         )
     entries = data.get("metric", [])
     if not entries:
@@ -168,4 +192,32 @@ def load_catalog(seed_dir: Path) -> Catalog:
     repos = [m.subject for m in metrics if m.family == "stars"]
     if len(repos) != len(set(repos)):
         raise CatalogError(f"{path}: two stars metrics track the same repository subject.")
-    return Catalog(path=path, metrics=tuple(metrics))
+    return Catalog(path=path, metrics=tuple(metrics), products=_parse_products(path, data))
+
+
+def _parse_products(path: Path, data: dict) -> tuple[Product, ...]:
+    products = data.get("products", {})
+    if not isinstance(products, dict):
+        raise CatalogError(f"{path}: 'products' must be tables written as [products.NAME].")
+    out = []
+    for name, entry in products.items():
+        where = f"{path}: product {name!r}"
+        if not re.fullmatch(_ID_PART, name):
+            raise CatalogError(f"{where}: names are lower case letters, digits, '_', '.', '-'.")
+        if not isinstance(entry, dict) or set(entry) - {"search_terms"}:
+            raise CatalogError(f'{where}: the only field is search_terms = ["term", ...].')
+        terms = entry.get("search_terms")
+        if (
+            not isinstance(terms, list)
+            or not terms
+            or not all(isinstance(t, str) and t.strip() for t in terms)
+        ):
+            raise CatalogError(f"{where}, field 'search_terms': a non-empty list of strings.")
+        bad = next((t for t in terms if '"' in t), None)
+        if bad is not None:
+            raise CatalogError(
+                f"{where}, field 'search_terms': {bad!r} contains a double quote; terms are "
+                "searched as exact phrases already, write them without quotes."
+            )
+        out.append(Product(name, tuple(t.strip() for t in terms)))
+    return tuple(out)

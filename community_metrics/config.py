@@ -51,6 +51,20 @@ class SourceSettings:
     alert_webhook_url: str | None = field(default=None, repr=False)
 
 
+EMBEDDERS = ("local", "openai")
+
+
+@dataclass(frozen=True)
+class EmbedderSettings:
+    """Which embedder turns mentions into vectors; switching it re-embeds every mention."""
+
+    kind: str = "local"
+    model: str = "text-embedding-3-small"
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    dimensions: int | None = None
+
+
 @dataclass(frozen=True)
 class Settings:
     storage_mode: str
@@ -62,6 +76,7 @@ class Settings:
     lancedb_host_override: str | None = None
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
     sources: SourceSettings = field(default_factory=lambda: SourceSettings())
+    embedder: EmbedderSettings = field(default_factory=lambda: EmbedderSettings())
 
     @property
     def is_object_store(self) -> bool:
@@ -106,7 +121,29 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     dagster_home = _resolve_path(_clean(env, "DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
 
     settings = _storage_settings(env, mode, seed_dir, dagster_home)
-    return replace(settings, sources=_source_settings(env))
+    return replace(settings, sources=_source_settings(env), embedder=_embedder_settings(env))
+
+
+def _embedder_settings(env: Mapping[str, str]) -> EmbedderSettings:
+    kind = (_clean(env, "CM_EMBEDDER") or "local").lower()
+    if kind not in EMBEDDERS:
+        raise ConfigError(
+            f"CM_EMBEDDER={kind!r} is not valid: use 'local' (offline MiniLM, the default) or "
+            "'openai' (OpenAI or a compatible server, needs OPENAI_API_KEY)."
+        )
+    key = _clean(env, "OPENAI_API_KEY")
+    if kind == "openai" and not key:
+        raise ConfigError(
+            "CM_EMBEDDER=openai needs OPENAI_API_KEY: set it (and OPENAI_BASE_URL for a "
+            "compatible server), or use CM_EMBEDDER=local."
+        )
+    return EmbedderSettings(
+        kind=kind,
+        model=_clean(env, "CM_EMBED_MODEL") or EmbedderSettings.model,
+        openai_api_key=key,
+        openai_base_url=_url(env, "OPENAI_BASE_URL", None),
+        dimensions=_number(env, "CM_EMBED_DIMENSIONS", None, int, 1),
+    )
 
 
 def _number(env: Mapping[str, str], name: str, default, kind, minimum):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from community_metrics.config import EmbedderSettings
+
 HERE = Path(__file__).resolve().parent
 TOKENIZER_FILE = HERE / "minilm" / "tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -26,6 +28,10 @@ OPENAI_MAX_INPUT_TOKENS = 8191
 # No offline tokenizer for OpenAI models here: budget with a conservative characters-per-token
 # ratio (English averages about 4).
 CHARS_PER_TOKEN = 3
+
+
+def openai_id(model: str, dimensions: int | None) -> str:
+    return f"openai:{model}" + (f":{dimensions}" if dimensions else "")
 
 
 class EmbedderError(RuntimeError):
@@ -148,7 +154,7 @@ class OpenAIEmbedder:
 
     @property
     def id(self) -> str:
-        return f"openai:{self.model}" + (f":{self.dimensions}" if self.dimensions else "")
+        return openai_id(self.model, self.dimensions)
 
     def _fit(self, text: str) -> str:
         limit = self.max_input_tokens * CHARS_PER_TOKEN
@@ -198,3 +204,22 @@ class OpenAIEmbedder:
     @property
     def dim(self) -> int | None:
         return self.dimensions
+
+
+def build_embedder(settings: EmbedderSettings) -> LocalEmbedder | OpenAIEmbedder:
+    """The configured embedder (CM_EMBEDDER)."""
+    if settings.kind == "openai":
+        return OpenAIEmbedder(
+            api_key=settings.openai_api_key or "",
+            model=settings.model,
+            base_url=settings.openai_base_url,
+            dimensions=settings.dimensions,
+        )
+    return LocalEmbedder()
+
+
+def embedder_id(settings: EmbedderSettings) -> str:
+    """The id vectors are stored under, known without loading a model or calling a server."""
+    if settings.kind == "openai":
+        return openai_id(settings.model, settings.dimensions)
+    return LocalEmbedder.id

@@ -16,8 +16,9 @@ REFRESH_JOB = "weekly_refresh_job"
 
 seed_job = dg.define_asset_job(
     SEED_JOB,
-    selection=dg.AssetSelection.groups("seed"),
-    description="Load the metric catalog and the seed CSV files.",
+    selection=dg.AssetSelection.groups("seed") | dg.AssetSelection.groups("embeddings"),
+    description="Load the metric catalog, the seed CSV files and the example mentions, and "
+    "embed new mentions.",
 )
 weekly_metrics_job = dg.define_asset_job(
     WEEKLY_JOB,
@@ -27,8 +28,11 @@ weekly_metrics_job = dg.define_asset_job(
 )
 refresh_job = dg.define_asset_job(
     REFRESH_JOB,
-    selection=dg.AssetSelection.groups("sources") | dg.AssetSelection.assets("weekly_metrics"),
-    description="Fetch the sources and compute weekly metrics, one run per range of weeks.",
+    selection=dg.AssetSelection.groups("sources")
+    | dg.AssetSelection.assets("weekly_metrics")
+    | dg.AssetSelection.groups("embeddings"),
+    description="Fetch the sources and mentions, compute weekly metrics and embed new "
+    "mentions, one run per range of weeks.",
 )
 
 

@@ -9,11 +9,12 @@ import datetime as dt
 import dagster as dg
 
 from community_metrics.catalog import CatalogError
+from community_metrics.mentions.records import mention_row
 from community_metrics.metadata import write_metadata
 from community_metrics.resources import MetricsResources
 from community_metrics.runs import tracked
 from community_metrics.seed import parsers
-from community_metrics.store import METRICS, OBSERVATIONS, STATS
+from community_metrics.store import MENTIONS, METRICS, OBSERVATIONS, STATS
 
 GROUP = "seed"
 USER_ERRORS = (CatalogError, parsers.SeedError)
@@ -133,4 +134,33 @@ def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     )
 
 
-SEED_ASSETS = [metric_catalog, download_snapshots, star_history, daily_downloads]
+@dg.asset(
+    group_name=GROUP,
+    kinds={"lancedb", "json"},
+    deps=[metric_catalog],
+    required_resource_keys={"cm"},
+    pool="lancedb_mentions",
+    description="Example community mentions (seed_data/*.jsonl, source 'example') so the "
+    "offline default has something to search.",
+)
+def example_mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    cm: MetricsResources = context.resources.cm
+    with tracked(context, cm.store) as outcome:
+        try:
+            catalog = cm.catalog()
+            files = parsers.discover(cm.settings.seed_dir).mentions
+            found = parsers.parse_mentions(files, catalog, _today())
+        except USER_ERRORS as exc:
+            raise _user_failure(exc) from exc
+        now = dt.datetime.now(dt.UTC)
+        rows = [mention_row(f, catalog, now, context.run.run_id) for f in found]
+        result = outcome.add(cm.store.upsert(MENTIONS, rows))
+    return dg.MaterializeResult(
+        metadata={
+            **write_metadata(result, cm.store.count_rows(MENTIONS)),
+            "files": dg.MetadataValue.json([f.name for f in files]),
+        }
+    )
+
+
+SEED_ASSETS = [metric_catalog, download_snapshots, star_history, daily_downloads, example_mentions]

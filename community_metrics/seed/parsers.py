@@ -4,6 +4,7 @@ Seed files are recognised by their header, not their name, so users can name exp
 - `Day,<seed_column>,...`          monthly download snapshots (one stats row per cell)
 - `Repository,Date,Stars`          a star-history.com export (cumulative stars per instant)
 - `date,metric_id,downloads`       daily downloads in long form (BigQuery / npm range export)
+Files named `*.jsonl` hold example community mentions, one JSON object per line.
 Every problem raises SeedError with file:line:column; a file is parsed completely before any
 row of it is returned, so a bad file contributes nothing.
 """
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from community_metrics.catalog import Catalog
+from community_metrics.sources.mention import FoundMention
 
 SNAPSHOT_FIRST_COLUMN = "Day"
 STAR_HEADER = ["Repository", "Date", "Stars"]
@@ -49,6 +52,7 @@ class SeedFiles:
     snapshots: list[Path] = field(default_factory=list)
     star_history: list[Path] = field(default_factory=list)
     daily: list[Path] = field(default_factory=list)
+    mentions: list[Path] = field(default_factory=list)
 
 
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -84,7 +88,100 @@ def discover(seed_dir: Path) -> SeedFiles:
                 f"'Day,<column>...', '{','.join(STAR_HEADER)}' or '{','.join(DAILY_HEADER)}'; "
                 "fix the header or move the file out of the seed folder",
             )
+    files.mentions = sorted(Path(seed_dir).glob("*.jsonl"))
     return files
+
+
+MENTION_KINDS = ("story", "comment", "issue", "pull_request", "discussion", "post")
+MENTION_REQUIRED = {"id": str, "kind": str, "text": str, "occurred_at": str}
+MENTION_OPTIONAL = {"title": str, "url": str, "author": str, "points": int, "comment_count": int}
+
+
+def _mention(path: Path, line: int, record, catalog: Catalog, today: dt.date) -> FoundMention:
+    if not isinstance(record, dict):
+        raise SeedError(path, line, 1, "each line must be one JSON object")
+    unknown = sorted(set(record) - set(MENTION_REQUIRED) - set(MENTION_OPTIONAL))
+    if unknown:
+        raise SeedError(
+            path,
+            line,
+            1,
+            f"unknown field {unknown[0]!r}; fields are "
+            f"{', '.join([*MENTION_REQUIRED, *MENTION_OPTIONAL])}",
+        )
+    for name, kind in {**MENTION_REQUIRED, **MENTION_OPTIONAL}.items():
+        value = record.get(name)
+        if value is None and name in MENTION_REQUIRED:
+            raise SeedError(path, line, 1, f"field {name!r} is required")
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise SeedError(path, line, 1, f"field {name!r} must be a {kind.__name__}")
+        if kind is int and value is not None and value < 0:
+            raise SeedError(path, line, 1, f"field {name!r} must be >= 0")
+    if record["kind"] not in MENTION_KINDS:
+        raise SeedError(path, line, 1, f"field 'kind' must be one of {', '.join(MENTION_KINDS)}")
+    try:
+        at = dt.datetime.fromisoformat(record["occurred_at"].replace("Z", "+00:00"))
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise SeedError(
+            path,
+            line,
+            1,
+            "field 'occurred_at' must be an ISO time with a zone, e.g. 2026-03-02T14:05:00Z",
+        )
+    _not_future(path, line, 1, at.date(), today)
+    searched = f"{record.get('title') or ''} {record['text']}".casefold()
+    terms = {t for t in catalog.search_terms() if t.casefold() in searched}
+    if not terms:
+        raise SeedError(
+            path,
+            line,
+            1,
+            "the mention contains none of the catalog's search terms "
+            f"({', '.join(catalog.search_terms()) or 'none defined'}): it relates to no product",
+        )
+    return FoundMention(
+        source="example",
+        source_id=record["id"],
+        kind=record["kind"],
+        created_at=at.astimezone(dt.UTC),
+        title=record.get("title"),
+        body=record["text"],
+        body_format="text",
+        url=record.get("url"),
+        author=record.get("author"),
+        points=record.get("points"),
+        comment_count=record.get("comment_count"),
+        matched_terms=terms,
+    )
+
+
+def parse_mentions(paths: list[Path], catalog: Catalog, today: dt.date) -> list[FoundMention]:
+    """Example mentions (JSON Lines); ids must be unique across files."""
+    out: list[FoundMention] = []
+    seen: dict[str, tuple[Path, int]] = {}
+    for path in paths:
+        with path.open(encoding="utf-8-sig") as handle:
+            for line, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as exc:
+                    raise SeedError(path, line, exc.colno, f"not valid JSON: {exc.msg}") from None
+                mention = _mention(path, line, record, catalog, today)
+                if mention.source_id in seen:
+                    first = seen[mention.source_id]
+                    raise SeedError(
+                        path,
+                        line,
+                        1,
+                        f"id {mention.source_id!r} already used at {first[0].name}:{first[1]}",
+                    )
+                seen[mention.source_id] = (path, line)
+                out.append(mention)
+    return out
 
 
 def parse_count(path: Path, line: int, column: int, cell: str, name: str) -> int | None:

@@ -32,6 +32,8 @@ class TableSpec:
     content_columns: tuple[str, ...]
     bitmap_indexes: tuple[str, ...] = ()
     btree_indexes: tuple[str, ...] = ()
+    fts_column: str | None = None
+    vector_column: str | None = None
 
 
 METRICS = TableSpec(
@@ -172,4 +174,101 @@ HISTORY = TableSpec(
     btree_indexes=("started_at",),
 )
 
-TABLES = {spec.name: spec for spec in (METRICS, OBSERVATIONS, STATS, HISTORY)}
+_MENTION_FIELDS = [
+    # hackernews | github | example (seed_data/mentions.jsonl)
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("source_id", pa.string(), nullable=False),
+    # story | comment | issue | pull_request | discussion
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("title", pa.string()),
+    # plain text: HTML tags and entities removed
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("author", pa.string()),
+    pa.field("occurred_at", UTC_TS, nullable=False),
+    pa.field("products", pa.list_(pa.string()), nullable=False),
+    # sha256 of title and text: what is embedded, so a change of points never re-embeds
+    pa.field("content_hash", pa.string(), nullable=False),
+]
+
+MENTIONS = TableSpec(
+    name="mentions",
+    schema=pa.schema(
+        [
+            _key(),
+            *_MENTION_FIELDS,
+            pa.field("points", pa.int64()),
+            pa.field("comment_count", pa.int64()),
+            # the Monday of occurred_at's week: the partition that fetched it
+            pa.field("week", pa.date32(), nullable=False),
+            pa.field("matched_terms", pa.list_(pa.string()), nullable=False),
+            pa.field("metric_ids", pa.list_(pa.string()), nullable=False),
+            pa.field("fetched_at", UTC_TS, nullable=False),
+            pa.field("run_id", pa.string(), nullable=False),
+            _hash(),
+        ]
+    ),
+    key_columns=("source", "source_id"),
+    content_columns=(
+        "source",
+        "source_id",
+        "kind",
+        "title",
+        "text",
+        "url",
+        "author",
+        "occurred_at",
+        "products",
+        "content_hash",
+        "points",
+        "comment_count",
+        "week",
+        "matched_terms",
+        "metric_ids",
+    ),
+    bitmap_indexes=("source",),
+    btree_indexes=("week",),
+)
+
+EMBEDDINGS_TABLE = "mention_embeddings"
+
+
+def embeddings_spec(dim: int) -> TableSpec:
+    """The search table: one row per mention with its vector, the text searched by FTS
+    (`document`) and the filter columns. Its vector width depends on the embedder, so the
+    schema is built for the configured one; `embedder` is recorded on every row."""
+    return TableSpec(
+        name=EMBEDDINGS_TABLE,
+        schema=pa.schema(
+            [
+                _key(),
+                *_MENTION_FIELDS,
+                pa.field("document", pa.string(), nullable=False),
+                pa.field("embedder", pa.string(), nullable=False),
+                pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+                pa.field("embedded_at", UTC_TS, nullable=False),
+                _hash(),
+            ]
+        ),
+        key_columns=("source", "source_id"),
+        content_columns=(
+            "source",
+            "source_id",
+            "kind",
+            "title",
+            "text",
+            "url",
+            "author",
+            "occurred_at",
+            "products",
+            "content_hash",
+            "embedder",
+        ),
+        bitmap_indexes=("source",),
+        btree_indexes=("occurred_at",),
+        fts_column="document",
+        vector_column="vector",
+    )
+
+
+TABLES = {spec.name: spec for spec in (METRICS, OBSERVATIONS, STATS, HISTORY, MENTIONS)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,12 +20,33 @@ from typing import Any
 
 import lancedb
 import pyarrow as pa
-from lancedb.index import Bitmap, BTree
+from lancedb.index import FTS, Bitmap, BTree, IvfFlat
 
 from community_metrics.config import Settings
-from community_metrics.store.schemas import HISTORY, OBSERVATIONS, STATS, TABLES, TableSpec
+from community_metrics.store.schemas import (
+    EMBEDDINGS_TABLE,
+    HISTORY,
+    MENTIONS,
+    OBSERVATIONS,
+    STATS,
+    TABLES,
+    TableSpec,
+    embeddings_spec,
+)
+
+# Vector index, chosen by measurement (bench/search_100k.py, README "Search"): at 100k mentions
+# IVF_FLAT over cosine distance kept recall@10 at 1.0 against brute force (IVF_HNSW_SQ 0.99,
+# IVF_PQ with defaults 0.67) and builds in seconds. Below VECTOR_INDEX_MIN_ROWS brute force is
+# exact and fast enough (about 20 ms at 10k rows).
+VECTOR_INDEX_MIN_ROWS = 10_000
+NPROBES = 20
+RRF_K = 60
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
 
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.:/@| -]{1,200}$")
+
+
+_HIT_COLUMNS = {"source", "kind", "title", "text", "url", "author", "occurred_at", "products"}
 
 
 class StoreError(RuntimeError):
@@ -90,6 +112,37 @@ def _in_list(column: str, values: Iterable[str]) -> str:
     if not literals:
         raise StoreError(f"empty list of values to filter {column} on")
     return f"{column} IN ({', '.join(literals)})"
+
+
+def vector_index_config(rows: int) -> IvfFlat:
+    return IvfFlat(distance_type="cosine", num_partitions=max(1, round(math.sqrt(rows))))
+
+
+def mention_filter(
+    products: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> str | None:
+    """A predicate over the search table: any of the products, any of the sources, and
+    start <= occurred_at's day <= end (UTC)."""
+    clauses = []
+    if products:
+        clauses.append(
+            "(" + " OR ".join(f"array_has(products, {sql_string(p)})" for p in products) + ")"
+        )
+    if sources:
+        clauses.append(_in_list("source", sources))
+    if start is not None:
+        clauses.append(f"occurred_at >= timestamp '{_midnight(start)}'")
+    if end is not None:
+        clauses.append(f"occurred_at < timestamp '{_midnight(end + dt.timedelta(days=1))}'")
+    return " AND ".join(clauses) or None
+
+
+def _midnight(day: dt.date) -> str:
+    sql_date(day)  # validates the type
+    return f"{day.isoformat()} 00:00:00+00:00"
 
 
 class Store:
@@ -168,6 +221,11 @@ class Store:
                 continue
             table = self._db.open_table(spec.name)
             info.append({"table": spec.name, "rows": table.count_rows(), "version": table.version})
+        if EMBEDDINGS_TABLE in existing:
+            table = self._db.open_table(EMBEDDINGS_TABLE)
+            info.append(
+                {"table": EMBEDDINGS_TABLE, "rows": table.count_rows(), "version": table.version}
+            )
         return info
 
     def count_rows(self, spec: TableSpec) -> int:
@@ -227,8 +285,11 @@ class Store:
         )
 
     def _maintain(self, spec: TableSpec, table: Any) -> None:
-        """Build missing scalar indexes and compact, so reads stay fast as versions pile up."""
-        if table.count_rows() == 0:
+        """Build missing indexes and compact, so reads stay fast as versions pile up.
+
+        `optimize()` also folds rows added since an index was built into it."""
+        rows = table.count_rows()
+        if rows == 0:
             return
         have = {column for index in table.list_indices() for column in index.columns}
         for column in spec.bitmap_indexes:
@@ -237,6 +298,11 @@ class Store:
         for column in spec.btree_indexes:
             if column not in have:
                 table.create_index(column, config=BTree())
+        if spec.fts_column and spec.fts_column not in have:
+            table.create_index(spec.fts_column, config=FTS())
+        vector = spec.vector_column
+        if vector and vector not in have and rows >= VECTOR_INDEX_MIN_ROWS:
+            table.create_index(vector, config=vector_index_config(rows))
         table.optimize()
 
     # -- reads ------------------------------------------------------------------------------
@@ -287,6 +353,141 @@ class Store:
         if end is not None:
             clauses.append(f"period_end <= {sql_date(end)}")
         return self._query(STATS, " AND ".join(clauses) or None, None).to_pylist()
+
+    def mentions(self, columns: Sequence[str] | None = None) -> list[dict]:
+        return self._query(MENTIONS, None, columns).to_pylist()
+
+    # -- mention embeddings (the search table) ------------------------------------------------
+
+    def _embeddings(self) -> Any | None:
+        if EMBEDDINGS_TABLE not in self.table_names():
+            return None
+        return self._db.open_table(EMBEDDINGS_TABLE)
+
+    def embeddings_info(self) -> dict:
+        """Rows, vector width, the embedders present and the indexes of the search table."""
+        table = self._embeddings()
+        if table is None:
+            return {"rows": 0, "dim": None, "embedders": [], "indexes": []}
+        embedders = table.search().select(["embedder"]).limit(None).to_arrow()["embedder"]
+        return {
+            "rows": table.count_rows(),
+            "dim": table.schema.field("vector").type.list_size,
+            "embedders": sorted(set(embedders.to_pylist())),
+            "indexes": sorted(
+                f"{index.index_type}({', '.join(index.columns)})" for index in table.list_indices()
+            ),
+        }
+
+    def embedding_hashes(self) -> dict[str, tuple[str, str]]:
+        """key -> (row_hash, content_hash) of every embedded mention."""
+        table = self._embeddings()
+        if table is None:
+            return {}
+        rows = table.search().select(["key", "row_hash", "content_hash"]).limit(None).to_arrow()
+        return {
+            k: (r, c)
+            for k, r, c in zip(
+                rows["key"].to_pylist(),
+                rows["row_hash"].to_pylist(),
+                rows["content_hash"].to_pylist(),
+                strict=True,
+            )
+        }
+
+    def embedding_vectors(self, keys: Iterable[str]) -> dict[str, list[float]]:
+        keys = list(keys)
+        table = self._embeddings()
+        if table is None or not keys:
+            return {}
+        rows = (
+            table.search()
+            .where(_in_list("key", keys))
+            .select(["key", "vector"])
+            .limit(None)
+            .to_arrow()
+        )
+        return dict(zip(rows["key"].to_pylist(), rows["vector"].to_pylist(), strict=True))
+
+    def write_embeddings(self, rows: Sequence[dict], dim: int, *, replace: bool) -> WriteResult:
+        """Merge embedded mentions; `replace` rewrites the whole table in ONE commit (a new
+        embedder: vectors of two models never share a table)."""
+        spec = embeddings_spec(dim)
+        table = self._embeddings()
+        if table is not None and not replace:
+            have = table.schema.field("vector").type.list_size
+            if have != dim:
+                raise StoreError(
+                    f"table {EMBEDDINGS_TABLE} holds {have}-dim vectors, these are {dim}-dim: "
+                    "re-embed everything (replace=True) instead of mixing models"
+                )
+            return self.upsert(spec, rows)
+        batch = self.prepare(spec, rows)
+        table = self._db.create_table(
+            EMBEDDINGS_TABLE, data=batch, schema=spec.schema, mode="overwrite"
+        )
+        table.set_unenforced_primary_key("key")
+        self._maintain(spec, table)
+        return WriteResult(spec.name, batch.num_rows, batch.num_rows, 0, 0, table.version)
+
+    def build_vector_index(self, config: Any | None = None) -> str:
+        """(Re)build the search table's vector index (default: the measured choice)."""
+        table = self._embeddings()
+        if table is None:
+            raise StoreError(f"no {EMBEDDINGS_TABLE} table yet: embed mentions first")
+        config = config or vector_index_config(table.count_rows())
+        table.create_index("vector", config=config, replace=True)
+        return repr(config)
+
+    def search_mentions(
+        self,
+        mode: str,
+        *,
+        vector: Sequence[float] | None = None,
+        text: str | None = None,
+        where: str | None = None,
+        limit: int = 10,
+        exact: bool = False,
+    ) -> list[dict]:
+        """Hits of the search table, best first, each with `score` (higher is better):
+        1 - cosine distance (semantic), BM25 (keyword) or reciprocal-rank fusion (hybrid)."""
+        if mode not in SEARCH_MODES:
+            raise StoreError(f"unknown search mode {mode!r}: use one of {', '.join(SEARCH_MODES)}")
+        table = self._embeddings()
+        if table is None:
+            return []
+        if mode == "hybrid":
+            # Reciprocal rank fusion of both rankings, each fetched deeper than `limit` so an
+            # item ranked well by one and poorly by the other still has a rank on both sides.
+            depth = max(limit * 4, 40)
+            ranked = [
+                self.search_mentions(
+                    sub, vector=vector, text=text, where=where, limit=depth, exact=exact
+                )
+                for sub in ("semantic", "keyword")
+            ]
+            fused: dict[str, dict] = {}
+            for hits in ranked:
+                for rank, hit in enumerate(hits, start=1):
+                    kept = fused.setdefault(hit["key"], {**hit, "score": 0.0})
+                    kept["score"] += 1.0 / (RRF_K + rank)
+            return sorted(fused.values(), key=lambda h: (-h["score"], h["key"]))[:limit]
+        columns = ["key", *(f.name for f in MENTIONS.schema if f.name in _HIT_COLUMNS)]
+        if mode == "semantic":
+            query = table.search(list(vector), vector_column_name="vector").distance_type("cosine")
+            query = query.bypass_vector_index() if exact else query.nprobes(NPROBES)
+            columns.append("_distance")
+        else:
+            query = table.search(text, query_type="fts", fts_columns="document")
+            columns.append("_score")
+        if where:
+            query = query.where(where, prefilter=True)
+        hits = query.select(columns).limit(limit).to_list()
+        for hit in hits:
+            distance = hit.pop("_distance", None)
+            bm25 = hit.pop("_score", None)
+            hit["score"] = 1.0 - distance if distance is not None else bm25
+        return hits
 
     def history(self, run_id: str | None = None, limit: int | None = None) -> list[dict]:
         where = f"run_id = {sql_string(run_id)}" if run_id else None

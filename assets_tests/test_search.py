@@ -1,0 +1,167 @@
+"""Mention search over the seeded example mentions, with the real offline embedder, through
+real seed runs; embedder switches against the local OpenAI-compatible stub."""
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from community_metrics.config import load_settings
+from community_metrics.definitions import build_definitions
+from community_metrics.embeddings.embedders import LocalEmbedder
+from community_metrics.jobs import SEED_JOB, execute
+from community_metrics.search.core import MentionSearch, SearchError
+from community_metrics.store import Store
+from community_metrics.store import store as store_module
+
+from .fake_openai import OpenAIStub
+from .test_mentions import metadata
+
+EXAMPLES = 32
+PARAPHRASES = {
+    "moving off pinecone onto lancedb halved what we pay": "example|ex-001",
+    "random access in lance is much quicker than parquet": "example|ex-002",
+    "a single rust binary with the database compiled in": "example|ex-004",
+    "query a table the way it looked some days ago": "example|ex-006",
+}
+
+
+@pytest.fixture(scope="module")
+def local():
+    return LocalEmbedder()
+
+
+@pytest.fixture
+def seeded(defs, settings, instance):
+    result = execute(defs, SEED_JOB, instance)
+    assert result.success
+    return result
+
+
+@pytest.fixture
+def search(seeded, settings, store, local):
+    return MentionSearch(store, settings.embedder, make_embedder=lambda _: local)
+
+
+@pytest.mark.parametrize("mode", ["semantic", "hybrid"])
+def test_a_paraphrase_finds_its_example_mention_first(search, mode):
+    for query, key in PARAPHRASES.items():
+        hits = search.search(query, mode, limit=5)
+        assert hits[0].key == key, (query, [h.key for h in hits])
+        assert hits[0].url.startswith("https://example.com/") and hits[0].snippet
+        assert hits[0].score > hits[1].score
+
+
+def test_keyword_search_ranks_exact_words(search):
+    hits = search.search("Electron", "keyword")
+    assert [h.key for h in hits] == ["example|ex-011"]
+    assert hits[0].snippet.startswith("The JavaScript SDK") and hits[0].score > 0
+
+
+def test_filters_on_product_source_and_dates(search):
+    lance = search.search("fast reads of columnar files", "hybrid", products=["lance"], limit=20)
+    assert lance and all("lance" in h.products for h in lance)
+    everything = search.search("fast reads of columnar files", "hybrid", limit=50)
+    assert len(lance) < len(everything)  # the filter removed lancedb-only mentions
+    assert search.search("lancedb", "hybrid", sources=["github"]) == []
+    day = dt.date(2025, 4, 24)  # ex-003's day
+    hits = search.search("index", "hybrid", start=day, end=day)
+    assert [h.key for h in hits] == ["example|ex-003"]
+    assert all(h.occurred_at.date() >= day for h in search.search("x", "semantic", start=day))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"query": "  "}, "empty"),
+        ({"query": "x", "mode": "fuzzy"}, "not one of"),
+        ({"query": "x", "limit": 0}, "out of range"),
+        ({"query": "x", "start": dt.date(2026, 2, 1), "end": dt.date(2026, 1, 1)}, "after"),
+        ({"query": "x", "products": ["lance') OR true --"]}, "invalid filter"),
+    ],
+)
+def test_bad_searches_say_what_to_change(search, kwargs, problem):
+    with pytest.raises(SearchError, match=problem):
+        search.search(**kwargs)
+
+
+def test_rerun_embeds_nothing_and_switching_embedder_re_embeds_all(
+    seeded, defs, settings, env, store, instance, local
+):
+    assert metadata(seeded, "mention_embeddings")["embedded"] == EXAMPLES
+    again = execute(defs, SEED_JOB, instance)
+    assert metadata(again, "mention_embeddings")["embedded"] == 0
+    assert metadata(again, "mention_embeddings")["unchanged"] == EXAMPLES
+
+    stub = OpenAIStub(max_chars=100_000)
+    try:
+        remote_env = {
+            **env,
+            "CM_EMBEDDER": "openai",
+            "OPENAI_API_KEY": "sk-test-not-real",
+            "OPENAI_BASE_URL": stub.url,
+        }
+        remote = load_settings(remote_env)
+        switched = execute(build_definitions(remote), SEED_JOB, instance)
+        meta = metadata(switched, "mention_embeddings")
+        assert meta["embedded"] == EXAMPLES and meta["replaced_embedders"] == [LocalEmbedder.id]
+        assert meta["embedding_requests"] == 1 and meta["prompt_tokens"] > 0
+        assert "sk-test-not-real" not in str(switched.all_events)
+        info = store.embeddings_info()
+        assert info == {
+            **info,
+            "rows": EXAMPLES,
+            "dim": 8,
+            "embedders": ["openai:text-embedding-3-small"],
+        }
+
+        with pytest.raises(SearchError, match="CM_EMBEDDER"):
+            MentionSearch(store, settings.embedder, lambda _: local).search("lancedb", "semantic")
+        assert MentionSearch(store, remote.embedder).search("lancedb on s3", "semantic")
+        # keyword search needs no embedder at all
+        assert MentionSearch(store, settings.embedder, lambda _: local).search("S3", "keyword")
+    finally:
+        stub.close()
+
+    back = execute(defs, SEED_JOB, instance)
+    assert metadata(back, "mention_embeddings")["embedded"] == EXAMPLES
+    assert store.embeddings_info()["embedders"] == [LocalEmbedder.id]
+
+
+def test_vector_index_keeps_recall_at_10(settings, monkeypatch):
+    """Once the table is large enough the measured index is built; recall@10 vs brute force."""
+    monkeypatch.setattr(store_module, "VECTOR_INDEX_MIN_ROWS", 3_000)
+    store = Store.connect(settings)
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(40, 64))
+    vectors = centers[rng.integers(0, 40, 4_000)] + 0.35 * rng.normal(size=(4_000, 64))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    rows = [
+        {
+            "source": "bench",
+            "source_id": str(i),
+            "kind": "comment",
+            "title": None,
+            "text": f"mention {i}",
+            "url": None,
+            "author": None,
+            "occurred_at": at,
+            "products": ["lancedb"],
+            "content_hash": str(i),
+            "document": f"mention {i}",
+            "embedder": "test",
+            "vector": v.tolist(),
+            "embedded_at": at,
+        }
+        for i, v in enumerate(vectors)
+    ]
+    store.write_embeddings(rows, 64, replace=True)
+    assert any(i.startswith("IvfFlat(vector)") for i in store.embeddings_info()["indexes"])
+    queries = centers[rng.integers(0, 40, 30)] + 0.35 * rng.normal(size=(30, 64))
+    found = []
+    for q in queries:
+        exact = {h["key"] for h in store.search_mentions("semantic", vector=q, exact=True)}
+        approx = {h["key"] for h in store.search_mentions("semantic", vector=q)}
+        found.append(len(exact & approx) / 10)
+    assert np.mean(found) >= 0.95

@@ -1,0 +1,1 @@
+"""Mentions stage: community mentions from Hacker News and GitHub into the `mentions` table."""

@@ -1,0 +1,1 @@
+"""Search stage: semantic, keyword and hybrid search over community mentions."""

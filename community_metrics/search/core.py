@@ -1,0 +1,128 @@
+"""Mention search used by the API: semantic, keyword (BM25) and hybrid (reciprocal rank fusion).
+
+Plain Python over the store: no Dagster, no HTTP. The query is embedded with the configured
+embedder, which must be the one that made the stored vectors (comparing vectors of two models
+is meaningless), so a mismatch is an error that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from community_metrics.config import EmbedderSettings
+from community_metrics.embeddings.embedders import build_embedder, embedder_id
+from community_metrics.store import SEARCH_MODES, Store, StoreError, mention_filter
+
+MAX_LIMIT = 100
+SNIPPET_CHARS = 280
+_WORD = re.compile(r"\w+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+class SearchError(ValueError):
+    """The search cannot be run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: str
+    source: str
+    kind: str
+    title: str | None
+    snippet: str  # the part of the text that best matches the query
+    text: str
+    url: str | None
+    author: str | None
+    occurred_at: dt.datetime
+    products: list[str]
+    score: float
+
+
+def snippet(text: str, query: str) -> str:
+    """The sentence sharing most words with the query (the text's start if none does)."""
+    words = {w.casefold() for w in _WORD.findall(query)}
+    sentences = [s.strip() for s in _SENTENCE.split(text) if s.strip()]
+    if not sentences:
+        return ""
+    best = max(sentences, key=lambda s: len(words & {w.casefold() for w in _WORD.findall(s)}))
+    if not words & {w.casefold() for w in _WORD.findall(best)}:
+        best = sentences[0]
+    return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1] + "…"
+
+
+class MentionSearch:
+    """One per process: holds the query embedder, loaded on the first semantic query."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: EmbedderSettings,
+        make_embedder: Callable[[EmbedderSettings], object] = build_embedder,
+    ):
+        self.store = store
+        self.settings = settings
+        self.embedder_id = embedder_id(settings)
+        self._make = make_embedder
+        self._embedder = None
+
+    def _query_vector(self, query: str) -> list[float]:
+        stored = self.store.embeddings_info()["embedders"]
+        if stored and stored != [self.embedder_id]:
+            raise SearchError(
+                f"mentions are embedded with {', '.join(stored)} but CM_EMBEDDER selects "
+                f"{self.embedder_id}: materialize mention_embeddings (community-metrics seed) "
+                "to re-embed them, or switch CM_EMBEDDER back"
+            )
+        if self._embedder is None:
+            self._embedder = self._make(self.settings)
+        return self._embedder.embed([query])[0].tolist()
+
+    def search(
+        self,
+        query: str,
+        mode: str = "hybrid",
+        *,
+        products: Sequence[str] = (),
+        sources: Sequence[str] = (),
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        limit: int = 10,
+        exact: bool = False,
+    ) -> list[Hit]:
+        """Best hits first. `exact` skips the vector index (brute force, for recall checks)."""
+        query = (query or "").strip()
+        if not query:
+            raise SearchError("the query is empty: give some words to search for")
+        if mode not in SEARCH_MODES:
+            raise SearchError(f"mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise SearchError(f"limit {limit} is out of range: use 1..{MAX_LIMIT}")
+        if start and end and start > end:
+            raise SearchError(f"start {start} is after end {end}")
+        try:
+            where = mention_filter(products, sources, start, end)
+        except StoreError as exc:
+            raise SearchError(f"invalid filter: {exc}") from exc
+        vector = self._query_vector(query) if mode != "keyword" else None
+        rows = self.store.search_mentions(
+            mode, vector=vector, text=query, where=where, limit=limit, exact=exact
+        )
+        return [
+            Hit(
+                key=row["key"],
+                source=row["source"],
+                kind=row["kind"],
+                title=row["title"],
+                snippet=snippet(row["text"] or row["title"] or "", query),
+                text=row["text"],
+                url=row["url"],
+                author=row["author"],
+                occurred_at=row["occurred_at"],
+                products=row["products"],
+                score=float(row["score"]),
+            )
+            for row in rows
+        ]
