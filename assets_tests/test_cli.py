@@ -166,6 +166,16 @@ def test_commands_run_through_the_instance_and_status_reports(env):
     }
     assert tables["mentions"] == tables["mention_embeddings"] == 32  # the example mentions
 
+    found = run_cli(
+        ["search", "moving off pinecone onto lancedb halved what we pay", "--json"], env
+    )
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)[0]["key"] == "example|ex-001"
+    text = run_cli(["search", "Electron", "--mode", "keyword", "--product", "lancedb"], env)
+    assert text.returncode == 0 and "example-mentions/011" in text.stdout
+    bad = run_cli(["search", "x", "--limit", "0"], env)
+    assert bad.returncode == 2 and "limit 0 is out of range" in bad.stderr
+
 
 def test_runbook_entry_points_and_console_script(env):
     script = Path(sys.executable).parent / "community-metrics"

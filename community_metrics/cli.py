@@ -249,7 +249,7 @@ def cmd_status(settings: Settings, args) -> int:
     print(status["storage"])
     print("\ntables:")
     for t in status["tables"]:
-        print(f"  {t['table']:<13} {t['rows']:>7} rows  version {t['version']}")
+        print(f"  {t['table']:<19} {t['rows']:>7} rows  version {t['version']}")
     print("\nmetrics:")
     for m in status["metrics"]:
         state = "" if m["active"] else " (inactive)"
@@ -269,6 +269,38 @@ def cmd_status(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_search(settings: Settings, args) -> int:
+    from community_metrics.search.core import MentionSearch, SearchError
+    from community_metrics.store import Store
+
+    try:
+        hits = MentionSearch(Store.connect(settings), settings.embedder).search(
+            args.query,
+            args.mode,
+            products=args.product or (),
+            sources=args.source or (),
+            start=_parse_day(args.start, "--from") if args.start else None,
+            end=_parse_day(args.end, "--to") if args.end else None,
+            limit=args.limit,
+        )
+    except SearchError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        print(json.dumps([{**vars(h), "occurred_at": h.occurred_at.isoformat()} for h in hits]))
+        return 0
+    if not hits:
+        print("no mentions match")
+    for rank, hit in enumerate(hits, start=1):
+        print(
+            f"{rank:>2}. [{hit.score:.4f}] {hit.occurred_at:%Y-%m-%d} {hit.source}/{hit.kind} "
+            f"{','.join(hit.products)}  {hit.url or ''}"
+        )
+        if hit.title:
+            print(f"    {hit.title}")
+        print(f"    {hit.snippet}")
+    return 0
+
+
 # -- up ---------------------------------------------------------------------------------------
 
 
@@ -281,7 +313,14 @@ def missing_work(settings: Settings) -> tuple[bool, list[str]]:
 
     store = Store.connect(settings)
     with _instance(settings) as instance:
-        seed_assets = ["metric_catalog", "download_snapshots", "star_history", "daily_downloads"]
+        seed_assets = [
+            "metric_catalog",
+            "download_snapshots",
+            "star_history",
+            "daily_downloads",
+            "example_mentions",
+            "mention_embeddings",
+        ]
         seed_needed = store.count_rows(METRICS) == 0 or any(
             instance.get_latest_materialization_event(dg.AssetKey(a)) is None for a in seed_assets
         )
@@ -428,6 +467,16 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="tables, metrics and recent runs")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+    search = sub.add_parser("search", help="search community mentions (offline by default)")
+    search.add_argument("query")
+    search.add_argument("--mode", choices=["hybrid", "semantic", "keyword"], default="hybrid")
+    search.add_argument("--product", action="append", help="repeatable: any of these products")
+    search.add_argument("--source", action="append", help="hackernews, github or example")
+    search.add_argument("--from", dest="start", metavar="DATE")
+    search.add_argument("--to", dest="end", metavar="DATE")
+    search.add_argument("--limit", type=int, default=10)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
     return parser
 
 

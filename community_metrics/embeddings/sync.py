@@ -16,20 +16,9 @@ from dataclasses import dataclass
 from community_metrics.embeddings.embedders import Usage
 from community_metrics.mentions.records import document
 from community_metrics.store import Store, WriteResult, embeddings_spec
+from community_metrics.store.schemas import SEARCH_FIELDS
 from community_metrics.store.store import row_hash
 
-SEARCH_FIELDS = (
-    "source",
-    "source_id",
-    "kind",
-    "title",
-    "text",
-    "url",
-    "author",
-    "occurred_at",
-    "products",
-    "content_hash",
-)
 # row hashes do not depend on the vector width
 _HASH_SPEC = embeddings_spec(1)
 

@@ -191,6 +191,9 @@ _MENTION_FIELDS = [
     pa.field("content_hash", pa.string(), nullable=False),
 ]
 
+# The mention fields the search table carries (and filters on) beside each vector.
+SEARCH_FIELDS = tuple(f.name for f in _MENTION_FIELDS)
+
 MENTIONS = TableSpec(
     name="mentions",
     schema=pa.schema(
@@ -210,16 +213,7 @@ MENTIONS = TableSpec(
     ),
     key_columns=("source", "source_id"),
     content_columns=(
-        "source",
-        "source_id",
-        "kind",
-        "title",
-        "text",
-        "url",
-        "author",
-        "occurred_at",
-        "products",
-        "content_hash",
+        *SEARCH_FIELDS,
         "points",
         "comment_count",
         "week",
@@ -251,19 +245,7 @@ def embeddings_spec(dim: int) -> TableSpec:
             ]
         ),
         key_columns=("source", "source_id"),
-        content_columns=(
-            "source",
-            "source_id",
-            "kind",
-            "title",
-            "text",
-            "url",
-            "author",
-            "occurred_at",
-            "products",
-            "content_hash",
-            "embedder",
-        ),
+        content_columns=(*SEARCH_FIELDS, "embedder"),
         bitmap_indexes=("source",),
         btree_indexes=("occurred_at",),
         fts_column="document",
