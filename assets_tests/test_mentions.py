@@ -67,6 +67,11 @@ def test_products_need_a_list_of_search_terms(seed_dir):
             "none of the catalog's search terms",
         ),
         (
+            '{"id": "has space", "kind": "comment", "text": "lancedb", '
+            '"occurred_at": "2026-01-05T10:00:00Z"}',
+            "field 'id' must be",
+        ),
+        (
             '{"id": "ex-001", "kind": "comment", "text": "lancedb", '
             '"occurred_at": "2026-01-05T10:00:00Z"}',
             "already used at mentions.jsonl:1",

@@ -6,12 +6,16 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from community_metrics.catalog import load_catalog
 from community_metrics.config import load_settings
 from community_metrics.definitions import build_definitions
+from community_metrics.embeddings import sync
 from community_metrics.embeddings.embedders import LocalEmbedder
 from community_metrics.jobs import SEED_JOB, execute
+from community_metrics.mentions.records import mention_row
 from community_metrics.search.core import MentionSearch, SearchError
-from community_metrics.store import Store
+from community_metrics.seed.parsers import parse_mentions
+from community_metrics.store import MENTIONS, Store
 from community_metrics.store import store as store_module
 
 from .fake_openai import OpenAIStub
@@ -75,6 +79,7 @@ def test_filters_on_product_source_and_dates(search):
     [
         ({"query": "  "}, "empty"),
         ({"query": "x", "mode": "fuzzy"}, "not one of"),
+        ({"query": "lancedb " * 200}, "at most 1000"),
         ({"query": "x", "limit": 0}, "out of range"),
         ({"query": "x", "start": dt.date(2026, 2, 1), "end": dt.date(2026, 1, 1)}, "after"),
         ({"query": "x", "products": ["lance') OR true --"]}, "invalid filter"),
@@ -165,3 +170,32 @@ def test_vector_index_keeps_recall_at_10(settings, monkeypatch):
         approx = {h["key"] for h in store.search_mentions("semantic", vector=q)}
         found.append(len(exact & approx) / 10)
     assert np.mean(found) >= 0.95
+
+
+def test_an_interrupted_embedding_keeps_its_finished_chunks(settings, seed_dir, local, monkeypatch):
+    store = Store.connect(settings)
+    store.ensure_tables()
+    catalog = load_catalog(seed_dir)
+    found = parse_mentions([seed_dir / "mentions.jsonl"], catalog, dt.date(2026, 11, 23))
+    now = dt.datetime.now(dt.UTC)
+    store.upsert(MENTIONS, [mention_row(f, catalog, now, "test-run") for f in found])
+    monkeypatch.setattr(sync, "CHUNK", 10)
+
+    class DiesOnThirdChunk:
+        usage = local.usage
+
+        def __init__(self):
+            self.calls = 0
+
+        def embed(self, texts):
+            self.calls += 1
+            if self.calls == 3:
+                raise RuntimeError("the process was killed")
+            return local.embed(texts)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        sync.sync_embeddings(store, LocalEmbedder.id, DiesOnThirdChunk)
+    assert store.embeddings_info()["rows"] == 20  # two committed chunks, nothing partial
+    resumed = sync.sync_embeddings(store, LocalEmbedder.id, lambda: local)
+    assert (resumed.embedded, resumed.unchanged) == (EXAMPLES - 20, 20)
+    assert store.embeddings_info()["rows"] == EXAMPLES

@@ -9,6 +9,7 @@ from community_metrics.metadata import write_metadata
 from community_metrics.resources import MetricsResources
 from community_metrics.runs import tracked
 from community_metrics.seed.assets import example_mentions
+from community_metrics.store import WriteResult
 
 
 @dg.asset(
@@ -25,9 +26,14 @@ def mention_embeddings(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     store = cm.store
     settings = cm.settings.embedder
     with tracked(context, store) as outcome:
-        result = sync_embeddings(store, embedder_id(settings), lambda: build_embedder(settings))
-        if result.write is not None:
-            outcome.add(result.write)
+        result = sync_embeddings(
+            store,
+            embedder_id(settings),
+            lambda: build_embedder(settings),
+            progress=lambda done, total: context.log.info(f"embedded {done} of {total} mentions"),
+        )
+        for write in result.writes:
+            outcome.add(write)
     if result.replaced_embedders:
         context.log.info(
             f"embedder changed from {result.replaced_embedders} to {embedder_id(settings)}: "
@@ -53,8 +59,17 @@ def mention_embeddings(context: dg.AssetExecutionContext) -> dg.MaterializeResul
         "truncated_inputs": dg.MetadataValue.int(usage.truncated_inputs if usage else 0),
         "indexes": dg.MetadataValue.json(info["indexes"]),
     }
-    if result.write is not None:
-        metadata.update(write_metadata(result.write, info["rows"]))
+    if result.writes:
+        last = result.writes[-1]
+        total = WriteResult(
+            last.table,
+            sum(w.rows for w in result.writes),
+            sum(w.inserted for w in result.writes),
+            sum(w.updated for w in result.writes),
+            sum(w.deleted for w in result.writes),
+            last.version,
+        )
+        metadata.update(write_metadata(total, info["rows"]))
     else:
         metadata["dagster/row_count"] = dg.MetadataValue.int(0)
         metadata["table_rows"] = dg.MetadataValue.int(info["rows"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from community_metrics.embeddings.embedders import Usage
 from community_metrics.mentions.records import document
@@ -21,6 +21,11 @@ from community_metrics.store.store import row_hash
 
 # row hashes do not depend on the vector width
 _HASH_SPEC = embeddings_spec(1)
+
+
+# Rows embedded and committed together: a crash loses at most one chunk of work, and the
+# next run picks up after the last commit. A switch of embedder is the exception (see below).
+CHUNK = 2048
 
 
 @dataclass
@@ -33,13 +38,20 @@ class SyncResult:
     seconds_embedding: float = 0.0
     dim: int | None = None
     usage: Usage | None = None
-    write: WriteResult | None = None
+    writes: list[WriteResult] = field(default_factory=list)
 
 
 def sync_embeddings(
-    store: Store, embedder_id: str, make_embedder: Callable[[], object]
+    store: Store,
+    embedder_id: str,
+    make_embedder: Callable[[], object],
+    progress: Callable[[int, int], None] = lambda done, total: None,
 ) -> SyncResult:
-    """Embed new and changed mentions with the configured embedder (loaded only if needed)."""
+    """Embed new and changed mentions with the configured embedder (loaded only if needed).
+
+    With a new embedder every mention is embedded and the table rewritten in ONE commit, so
+    readers never see vectors of two models side by side; otherwise chunks of CHUNK rows are
+    merged one commit each."""
     mentions = store.mentions(columns=SEARCH_FIELDS)
     info = store.embeddings_info()
     replace = bool(info["rows"]) and info["embedders"] != [embedder_id]
@@ -71,20 +83,33 @@ def sync_embeddings(
         replaced_embedders=info["embedders"] if replace else [],
         dim=info["dim"],
     )
-    if not to_embed and not to_copy:
+    if to_copy:
+        old = store.embedding_vectors(key for key, _ in to_copy)
+        for key, row in to_copy:
+            row["vector"] = old[key]
+        result.writes.append(
+            store.write_embeddings([r for _, r in to_copy], result.dim, replace=False)
+        )
+    if not to_embed:
         return result
-    if to_embed:
-        embedder = make_embedder()
+    embedder = make_embedder()
+    result.usage = embedder.usage
+    chunks = (
+        [to_embed] if replace else [to_embed[i : i + CHUNK] for i in range(0, len(to_embed), CHUNK)]
+    )
+    table_exists = bool(info["rows"])
+    done = 0
+    for chunk in chunks:
         started = time.perf_counter()
-        vectors = embedder.embed([row["document"] for row in to_embed])
-        result.seconds_embedding = time.perf_counter() - started
-        result.usage = embedder.usage
-        for row, vector in zip(to_embed, vectors, strict=True):
+        vectors = embedder.embed([row["document"] for row in chunk])
+        result.seconds_embedding += time.perf_counter() - started
+        for row, vector in zip(chunk, vectors, strict=True):
             row["vector"] = vector.tolist()
         result.dim = int(vectors.shape[1])
-    old = store.embedding_vectors(key for key, _ in to_copy)
-    for key, row in to_copy:
-        row["vector"] = old[key]
-    rows = to_embed + [row for _, row in to_copy]
-    result.write = store.write_embeddings(rows, result.dim, replace=replace or not info["rows"])
+        result.writes.append(
+            store.write_embeddings(chunk, result.dim, replace=replace or not table_exists)
+        )
+        table_exists = True
+        done += len(chunk)
+        progress(done, len(to_embed))
     return result

@@ -17,6 +17,7 @@ from community_metrics.embeddings.embedders import build_embedder, embedder_id
 from community_metrics.store import SEARCH_MODES, Store, StoreError, mention_filter
 
 MAX_LIMIT = 100
+MAX_QUERY_CHARS = 1000
 SNIPPET_CHARS = 280
 _WORD = re.compile(r"\w+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -96,6 +97,10 @@ class MentionSearch:
         query = (query or "").strip()
         if not query:
             raise SearchError("the query is empty: give some words to search for")
+        if len(query) > MAX_QUERY_CHARS:
+            raise SearchError(
+                f"the query is {len(query)} characters: use at most {MAX_QUERY_CHARS}"
+            )
         if mode not in SEARCH_MODES:
             raise SearchError(f"mode {mode!r} is not one of {', '.join(SEARCH_MODES)}")
         if not 1 <= limit <= MAX_LIMIT:

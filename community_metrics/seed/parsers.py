@@ -92,6 +92,7 @@ def discover(seed_dir: Path) -> SeedFiles:
     return files
 
 
+_MENTION_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,100}$")
 MENTION_KINDS = ("story", "comment", "issue", "pull_request", "discussion", "post")
 MENTION_REQUIRED = {"id": str, "kind": str, "text": str, "occurred_at": str}
 MENTION_OPTIONAL = {"title": str, "url": str, "author": str, "points": int, "comment_count": int}
@@ -117,6 +118,10 @@ def _mention(path: Path, line: int, record, catalog: Catalog, today: dt.date) ->
             raise SeedError(path, line, 1, f"field {name!r} must be a {kind.__name__}")
         if kind is int and value is not None and value < 0:
             raise SeedError(path, line, 1, f"field {name!r} must be >= 0")
+    if not _MENTION_ID.match(record["id"]):
+        raise SeedError(
+            path, line, 1, "field 'id' must be 1-100 letters, digits or . _ : @ - (no spaces)"
+        )
     if record["kind"] not in MENTION_KINDS:
         raise SeedError(path, line, 1, f"field 'kind' must be one of {', '.join(MENTION_KINDS)}")
     try:
