@@ -90,7 +90,8 @@ class FakeSources:
     def script(self, prefix: str, *actions: tuple) -> None:
         """Answer the next requests under `prefix` with these actions, then normally.
 
-        Actions: ("status", code, headers), ("malformed",), ("sleep", seconds).
+        Actions: ("status", code, headers), ("malformed",), ("sleep", seconds),
+        ("incomplete",) (GitHub search's incomplete_results).
         """
         self._scripts[prefix].extend(actions)
 
@@ -153,6 +154,9 @@ class FakeSources:
                         return self.send(200, b'{"data": [{"date": "2026-')
                     if kind == "sleep":
                         time.sleep(action[1])
+                    if kind == "incomplete":  # GitHub search timed out: a partial page
+                        code, body, headers = fake._route(raw_path, query)
+                        return self.send(code, {**body, "incomplete_results": True}, headers)
                 try:
                     code, body, headers = fake._route(raw_path, query)
                 except ValueError as exc:

@@ -242,3 +242,18 @@ def test_github_discussions_need_a_token_and_are_paged(fake):
     assert [m.source_id for m in found] == [f"discussion:D_kwDO{i:05d}" for i in range(250)]
     assert {m.kind for m in found} == {"discussion"} and found[3].points == 3
     assert fake.count("/graphql") == 3  # 100 + 100 + 50
+
+
+def test_github_incomplete_search_results_are_retried_then_an_error(fake):
+    from community_metrics.sources.github_search import GitHubSearch
+
+    start = dt.datetime(2026, 11, 9, tzinfo=dt.UTC)
+    fake.gh_issues.append(gh_issue(1, start, "lancedb question"))
+    fake.script("/search/issues", ("incomplete",))
+    found = GitHubSearch(http(fake)).issues(["lancedb"], start, start + dt.timedelta(days=7))
+    assert [m.source_id for m in found] == ["issue:3000000001"]
+    assert fake.count("/search/issues") == 2
+
+    fake.always("/search/issues", ("incomplete",))
+    with pytest.raises(SourceError, match="incomplete_results"):
+        GitHubSearch(http(fake)).issues(["lancedb"], start, start + dt.timedelta(days=7))

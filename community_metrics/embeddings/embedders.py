@@ -190,7 +190,10 @@ class OpenAIEmbedder:
                     model=self.model, input=[fitted[i] for i in batch], **extra
                 )
             except OpenAIError as exc:
-                raise EmbedderError(f"embedding request to {self.model} failed: {exc}") from exc
+                message = str(exc).replace(self.api_key, "***")  # never echo the key
+                raise EmbedderError(
+                    f"embedding request to {self.model} failed: {message}"
+                ) from None
             self.usage.requests += 1
             self.usage.prompt_tokens += response.usage.prompt_tokens if response.usage else 0
             for item in response.data:
