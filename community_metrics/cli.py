@@ -309,20 +309,14 @@ def missing_work(settings: Settings) -> tuple[bool, list[str]]:
     that are not materialized yet."""
     import dagster as dg
 
+    from community_metrics.jobs import SEED_JOB
     from community_metrics.store import METRICS, OBSERVATIONS, Store
 
     store = Store.connect(settings)
     with _instance(settings) as instance:
-        seed_assets = [
-            "metric_catalog",
-            "download_snapshots",
-            "star_history",
-            "daily_downloads",
-            "example_mentions",
-            "mention_embeddings",
-        ]
+        seed_assets = _defs(settings).resolve_job_def(SEED_JOB).asset_layer.selected_asset_keys
         seed_needed = store.count_rows(METRICS) == 0 or any(
-            instance.get_latest_materialization_event(dg.AssetKey(a)) is None for a in seed_assets
+            instance.get_latest_materialization_event(key) is None for key in seed_assets
         )
         done = instance.get_materialized_partitions(dg.AssetKey("weekly_metrics"))
     if seed_needed:

@@ -30,6 +30,16 @@ class RunOutcome:
         self.writes.append(result)
         return result
 
+    def failure(self, what: str, *, partial: bool) -> dg.Failure:
+        """The Failure to raise after writing what succeeded: every error, and whether the
+        run is `partial` (something was written) rather than `failed`."""
+        self.partial = partial
+        return dg.Failure(
+            description=f"{what}: "
+            + "; ".join(f"{name}: {error}" for name, error in sorted(self.errors.items())),
+            allow_retries=False,
+        )
+
 
 def _partition_bounds(context: dg.AssetExecutionContext) -> tuple[str | None, str | None]:
     if not context.has_partition_key_range:

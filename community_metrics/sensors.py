@@ -9,9 +9,7 @@ import dagster as dg
 import httpx
 
 from community_metrics.config import Settings
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+from community_metrics.jobs import RANGE_END, RANGE_START
 
 
 def failed_weeks(run: dg.DagsterRun) -> str | None:

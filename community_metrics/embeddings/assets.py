@@ -60,16 +60,7 @@ def mention_embeddings(context: dg.AssetExecutionContext) -> dg.MaterializeResul
         "indexes": dg.MetadataValue.json(info["indexes"]),
     }
     if result.writes:
-        last = result.writes[-1]
-        total = WriteResult(
-            last.table,
-            sum(w.rows for w in result.writes),
-            sum(w.inserted for w in result.writes),
-            sum(w.updated for w in result.writes),
-            sum(w.deleted for w in result.writes),
-            last.version,
-        )
-        metadata.update(write_metadata(total, info["rows"]))
+        metadata.update(write_metadata(WriteResult.total(result.writes), info["rows"]))
     else:
         metadata["dagster/row_count"] = dg.MetadataValue.int(0)
         metadata["table_rows"] = dg.MetadataValue.int(info["rows"])

@@ -52,7 +52,7 @@ def sync_embeddings(
     With a new embedder every mention is embedded and the table rewritten in ONE commit, so
     readers never see vectors of two models side by side; otherwise chunks of CHUNK rows are
     merged one commit each."""
-    mentions = store.mentions(columns=SEARCH_FIELDS)
+    mentions = store.mentions(columns=("key", *SEARCH_FIELDS))
     info = store.embeddings_info()
     replace = bool(info["rows"]) and info["embedders"] != [embedder_id]
     existing = {} if replace else store.embedding_hashes()
@@ -66,7 +66,7 @@ def sync_embeddings(
             "embedder": embedder_id,
             "embedded_at": now,
         }
-        key = f"{mention['source']}|{mention['source_id']}"
+        key = mention["key"]
         stored = existing.get(key)
         if stored is None or stored[1] != mention["content_hash"]:
             to_embed.append(row)

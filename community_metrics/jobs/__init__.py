@@ -7,6 +7,8 @@ import socket
 
 import dagster as dg
 
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 PID_TAG = "community_metrics/runner_pid"
 HOST_TAG = "community_metrics/runner_host"
 
@@ -38,10 +40,7 @@ refresh_job = dg.define_asset_job(
 
 def range_tags(partition_keys: list[str]) -> dict[str, str]:
     """Tags that make one run cover the weeks from the first key to the last."""
-    return {
-        "dagster/asset_partition_range_start": partition_keys[0],
-        "dagster/asset_partition_range_end": partition_keys[-1],
-    }
+    return {RANGE_START: partition_keys[0], RANGE_END: partition_keys[-1]}
 
 
 def execute(

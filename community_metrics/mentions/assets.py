@@ -18,12 +18,6 @@ from community_metrics.sources.http import NotAvailable, SourceError
 from community_metrics.store import MENTIONS
 
 
-def _window(partition_keys: list[str]) -> tuple[dt.datetime, dt.datetime]:
-    first = dt.datetime.combine(dt.date.fromisoformat(partition_keys[0]), dt.time(), dt.UTC)
-    last = dt.datetime.combine(dt.date.fromisoformat(partition_keys[-1]), dt.time(), dt.UTC)
-    return first, last + dt.timedelta(days=7)
-
-
 @dg.asset(
     group_name="sources",
     kinds={"lancedb", "api"},
@@ -40,14 +34,15 @@ def mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     store = cm.store
     catalog = cm.catalog()
     terms = catalog.search_terms()
-    start, end = _window(context.partition_keys)
+    start, end = context.partition_time_window  # [first Monday, Monday after the last), UTC
     clients = cm.clients()
     searches = {
         "hackernews": clients.hackernews.search,
         "github issues": clients.github_search.issues,
         "github discussions": clients.github_search.discussions,
     }
-    found, notes, counts = [], {}, {}
+    found, counts = [], {}
+    notes = {} if terms else {"catalog": "no [products.NAME] search_terms: nothing searched"}
     with tracked(context, store) as outcome:
         try:
             for name, search in searches.items() if terms else ():
@@ -68,21 +63,14 @@ def mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         rows = [mention_row(f, catalog, now, context.run.run_id) for f in found]
         result = outcome.add(store.upsert(MENTIONS, rows))
         if outcome.errors:
-            outcome.partial = bool(counts)
-            raise dg.Failure(
-                description="mention source errors: "
-                + "; ".join(f"{s}: {e}" for s, e in sorted(outcome.errors.items())),
-                allow_retries=False,
-            )
+            raise outcome.failure("mention source errors", partial=bool(counts))
     return dg.MaterializeResult(
         metadata={
             **write_metadata(result, store.count_rows(MENTIONS)),
             "search_terms": dg.MetadataValue.json(terms),
             "found": dg.MetadataValue.json(counts),
-            "notes": dg.MetadataValue.json(
-                notes or ({} if terms else {"catalog": "no [products.NAME] search_terms"})
-            ),
+            "notes": dg.MetadataValue.json(notes),
             "requests": dg.MetadataValue.int(sum(clients.requests().values())),
-            "window": dg.MetadataValue.text(f"{start.date()}..{(end.date())} (end exclusive)"),
+            "window": dg.MetadataValue.text(f"{start.date()}..{end.date()} (end exclusive)"),
         }
     )

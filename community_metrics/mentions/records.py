@@ -90,7 +90,7 @@ def mention_row(
 ) -> dict:
     """One `mentions` row, related to the products whose terms found it and their metrics."""
     text = clean(found.body, found.body_format)
-    title = clean_html(found.title) or None if found.title else None
+    title = clean_html(found.title) or None
     products = catalog.products_for_terms(found.matched_terms)
     return {
         "source": found.source,

@@ -70,10 +70,10 @@ class MentionSearch:
         self._embedder = None
 
     def _query_vector(self, query: str) -> list[float]:
-        stored = self.store.embeddings_info()["embedders"]
-        if stored and stored != [self.embedder_id]:
+        stored = self.store.stored_embedder()
+        if stored and stored != self.embedder_id:
             raise SearchError(
-                f"mentions are embedded with {', '.join(stored)} but CM_EMBEDDER selects "
+                f"mentions are embedded with {stored} but CM_EMBEDDER selects "
                 f"{self.embedder_id}: materialize mention_embeddings (community-metrics seed) "
                 "to re-embed them, or switch CM_EMBEDDER back"
             )

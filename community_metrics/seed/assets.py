@@ -28,6 +28,17 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _parse_seed(cm: MetricsResources, files_attr: str, parse):
+    """(catalog, files, parsed) for one kind of seed file; a user error fails the asset
+    without retries, naming the file, line and field."""
+    try:
+        catalog = cm.catalog()
+        files = getattr(parsers.discover(cm.settings.seed_dir), files_attr)
+        return catalog, files, parse(files, catalog, _today())
+    except USER_ERRORS as exc:
+        raise _user_failure(exc) from exc
+
+
 @dg.asset(
     group_name=GROUP,
     kinds={"lancedb"},
@@ -66,12 +77,7 @@ def _observation_asset(name: str, files_attr: str, parse, description: str):
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         cm: MetricsResources = context.resources.cm
         with tracked(context, cm.store) as outcome:
-            try:
-                catalog = cm.catalog()
-                files = getattr(parsers.discover(cm.settings.seed_dir), files_attr)
-                parsed = parse(files, catalog, _today())
-            except USER_ERRORS as exc:
-                raise _user_failure(exc) from exc
+            _, files, parsed = _parse_seed(cm, files_attr, parse)
             now = dt.datetime.now(dt.UTC)
             rows = [{**r, "fetched_at": now, "run_id": context.run.run_id} for r in parsed]
             result = outcome.add(cm.store.upsert(OBSERVATIONS, rows))
@@ -116,12 +122,7 @@ daily_downloads = _observation_asset(
 def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     with tracked(context, cm.store) as outcome:
-        try:
-            catalog = cm.catalog()
-            files = parsers.discover(cm.settings.seed_dir).snapshots
-            parsed = parsers.parse_snapshots(files, catalog, _today())
-        except USER_ERRORS as exc:
-            raise _user_failure(exc) from exc
+        _, files, parsed = _parse_seed(cm, "snapshots", parsers.parse_snapshots)
         now = dt.datetime.now(dt.UTC)
         rows = [{**r, "run_id": context.run.run_id, "updated_at": now} for r in parsed]
         result = outcome.add(cm.store.upsert(STATS, rows))
@@ -146,12 +147,7 @@ def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResul
 def example_mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     with tracked(context, cm.store) as outcome:
-        try:
-            catalog = cm.catalog()
-            files = parsers.discover(cm.settings.seed_dir).mentions
-            found = parsers.parse_mentions(files, catalog, _today())
-        except USER_ERRORS as exc:
-            raise _user_failure(exc) from exc
+        catalog, files, found = _parse_seed(cm, "mentions", parsers.parse_mentions)
         now = dt.datetime.now(dt.UTC)
         rows = [mention_row(f, catalog, now, context.run.run_id) for f in found]
         result = outcome.add(cm.store.upsert(MENTIONS, rows))

@@ -206,12 +206,7 @@ def _raw_asset(
                 context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
             )
             if outcome.errors and WEEKLY_METRICS not in selection:
-                outcome.partial = len(outcome.errors) < len(metrics)
-                raise dg.Failure(
-                    description="source errors: "
-                    + "; ".join(f"{m}: {e}" for m, e in sorted(outcome.errors.items())),
-                    allow_retries=False,
-                )
+                raise outcome.failure("source errors", partial=len(outcome.errors) < len(metrics))
         return dg.MaterializeResult(
             metadata={
                 **write_metadata(result, store.count_rows(OBSERVATIONS)),

@@ -1,7 +1,7 @@
 """GitHub issues (REST search) and discussions (GraphQL search) that mention a term.
 
 Plain Python: no Dagster. The search API allows 30 requests/minute with a token (10 without)
-and 1,000 results per query, so windows are sliced by creation time (see `mention.sliced`).
+and 1,000 results per query, so windows are sliced by creation time (see `mention.search_terms`).
 Discussions are searchable only through GraphQL, which needs a token: without one they are
 NotAvailable (reported, never counted as zero mentions).
 """
@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from community_metrics.sources.http import HttpSource, NotAvailable, RateLimit, SourceError, require
-from community_metrics.sources.mention import FoundMention, Page, epoch, merge_found, sliced
+from community_metrics.sources.mention import FoundMention, Page, count_or_none, search_terms
 
 SEARCH_LIMIT_TOKEN = RateLimit(per_minute=30)
 SEARCH_LIMIT_ANONYMOUS = RateLimit(per_minute=10)
@@ -49,10 +49,6 @@ def _time(value, what: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
 
 
-def _count(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 def found_from_issue(item: dict) -> FoundMention:
     require(isinstance(item, dict) and isinstance(item.get("id"), int), "github search", "item id")
     reactions = item.get("reactions") or {}
@@ -66,8 +62,8 @@ def found_from_issue(item: dict) -> FoundMention:
         body_format="markdown",
         url=item.get("html_url"),
         author=(item.get("user") or {}).get("login"),
-        points=_count(reactions.get("total_count")),
-        comment_count=_count(item.get("comments")),
+        points=count_or_none(reactions.get("total_count")),
+        comment_count=count_or_none(item.get("comments")),
     )
 
 
@@ -83,8 +79,8 @@ def found_from_discussion(node: dict) -> FoundMention:
         body_format="markdown",
         url=node.get("url"),
         author=(node.get("author") or {}).get("login"),
-        points=_count(node.get("upvoteCount")),
-        comment_count=_count((node.get("comments") or {}).get("totalCount")),
+        points=count_or_none(node.get("upvoteCount")),
+        comment_count=count_or_none((node.get("comments") or {}).get("totalCount")),
     )
 
 
@@ -126,12 +122,9 @@ class GitHubSearch:
         self, terms: Sequence[str], start: dt.datetime, end: dt.datetime
     ) -> list[FoundMention]:
         """Issues created in [start, end) that mention any term."""
-        found: dict[str, FoundMention] = {}
-        for term in terms:
-            items = sliced(epoch(start), epoch(end), self._issues_first(term), "github issues")
-            for item in items:
-                merge_found(found, found_from_issue(item), term)
-        return sorted(found.values(), key=lambda m: (m.created_at, m.source_id))
+        return search_terms(
+            terms, start, end, self._issues_first, found_from_issue, "github issues"
+        )
 
     # -- discussions (GraphQL) --------------------------------------------------------------
 
@@ -178,12 +171,6 @@ class GitHubSearch:
         """Discussions created in [start, end) that mention any term (needs a token)."""
         if not self.authenticated:
             raise NotAvailable("github: discussion search needs GITHUB_TOKEN (GraphQL only)")
-        found: dict[str, FoundMention] = {}
-        for term in terms:
-            nodes = sliced(
-                epoch(start), epoch(end), self._discussions_first(term), "github discussions"
-            )
-            for node in nodes:
-                if node:  # GraphQL returns {} for nodes of other types
-                    merge_found(found, found_from_discussion(node), term)
-        return sorted(found.values(), key=lambda m: (m.created_at, m.source_id))
+        return search_terms(
+            terms, start, end, self._discussions_first, found_from_discussion, "github discussions"
+        )

@@ -1,7 +1,7 @@
 """Hacker News mentions via Algolia `search_by_date`. Plain Python: no Dagster.
 
 Algolia serves at most 1,000 hits per query whatever the page, so windows are sliced (see
-`mention.sliced`). Search is case-insensitive: case-variant terms return the same hits,
+`mention.search_terms`). Search is case-insensitive: case-variant terms return the same hits,
 de-duplicated here by objectID, with every term that matched kept.
 """
 
@@ -11,16 +11,12 @@ import datetime as dt
 from collections.abc import Sequence
 
 from community_metrics.sources.http import HttpSource, RateLimit, require
-from community_metrics.sources.mention import FoundMention, Page, epoch, merge_found, sliced
+from community_metrics.sources.mention import FoundMention, Page, count_or_none, search_terms
 
 # 10,000 requests/hour per IP and no rate-limit headers: budget well under it.
 HN_LIMIT = RateLimit(per_second=3, per_minute=120)
 HITS_PER_PAGE = 1000
 ITEM_URL = "https://news.ycombinator.com/item?id={}"
-
-
-def _int_or_none(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def found_from_hit(hit: dict) -> FoundMention:
@@ -39,8 +35,8 @@ def found_from_hit(hit: dict) -> FoundMention:
         body_format="html",
         url=ITEM_URL.format(object_id),
         author=hit.get("author"),
-        points=_int_or_none(hit.get("points")),
-        comment_count=_int_or_none(hit.get("num_comments")),
+        points=count_or_none(hit.get("points")),
+        comment_count=count_or_none(hit.get("num_comments")),
     )
 
 
@@ -85,9 +81,6 @@ class HackerNews:
         tags: str = "(story,comment)",
     ) -> list[FoundMention]:
         """Stories and comments matching any term with start <= created_at < end."""
-        found: dict[str, FoundMention] = {}
-        for term in terms:
-            hits = sliced(epoch(start), epoch(end), self._first(term, tags), "hackernews")
-            for hit in hits:
-                merge_found(found, found_from_hit(hit), term)
-        return sorted(found.values(), key=lambda m: (m.created_at, m.source_id))
+        return search_terms(
+            terms, start, end, lambda term: self._first(term, tags), found_from_hit, "hackernews"
+        )

@@ -8,7 +8,7 @@ is reachable.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from community_metrics.sources.http import SourceError
@@ -61,7 +61,26 @@ def sliced(lo: int, hi: int, first: Callable[[int, int], Page], what: str) -> li
     return page.items + page.rest()
 
 
-def merge_found(found: dict[str, FoundMention], mention: FoundMention, term: str) -> None:
-    """Keep one mention per id across case-variant terms, with every term that matched."""
-    kept = found.setdefault(mention.source_id, mention)
-    kept.matched_terms.add(term)
+def count_or_none(value) -> int | None:
+    """An optional count (points, comments): an int, or None when absent or not a number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def search_terms(
+    terms: Sequence[str],
+    start: dt.datetime,
+    end: dt.datetime,
+    first_for: Callable[[str], Callable[[int, int], Page]],
+    to_found: Callable[[object], FoundMention],
+    what: str,
+) -> list[FoundMention]:
+    """Every result for any term in [start, end), sliced under the cap, one per id across
+    case-variant terms with every term that matched, oldest first."""
+    found: dict[str, FoundMention] = {}
+    for term in terms:
+        for item in sliced(epoch(start), epoch(end), first_for(term), what):
+            if not item:  # GraphQL answers {} for nodes of other types
+                continue
+            mention = to_found(item)
+            found.setdefault(mention.source_id, mention).matched_terms.add(term)
+    return sorted(found.values(), key=lambda m: (m.created_at, m.source_id))

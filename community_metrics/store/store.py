@@ -28,6 +28,7 @@ from community_metrics.store.schemas import (
     HISTORY,
     MENTIONS,
     OBSERVATIONS,
+    SEARCH_FIELDS,
     STATS,
     TABLES,
     TableSpec,
@@ -46,9 +47,6 @@ SEARCH_MODES = ("semantic", "keyword", "hybrid")
 _SAFE_LITERAL = re.compile(r"^[A-Za-z0-9_.:/@| -]{1,200}$")
 
 
-_HIT_COLUMNS = {"source", "kind", "title", "text", "url", "author", "occurred_at", "products"}
-
-
 class StoreError(RuntimeError):
     """A write or read the store refuses; the message says which table and why."""
 
@@ -61,6 +59,18 @@ class WriteResult:
     updated: int
     deleted: int
     version: int
+
+    @classmethod
+    def total(cls, writes: Sequence[WriteResult]) -> WriteResult:
+        """Several commits to one table as one result (the last version)."""
+        return cls(
+            writes[-1].table,
+            sum(w.rows for w in writes),
+            sum(w.inserted for w in writes),
+            sum(w.updated for w in writes),
+            sum(w.deleted for w in writes),
+            writes[-1].version,
+        )
 
     def as_metadata(self) -> dict[str, int]:
         return {
@@ -369,15 +379,24 @@ class Store:
         table = self._embeddings()
         if table is None:
             return {"rows": 0, "dim": None, "embedders": [], "indexes": []}
-        embedders = table.search().select(["embedder"]).limit(None).to_arrow()["embedder"]
+        embedder = self.stored_embedder()
         return {
             "rows": table.count_rows(),
             "dim": table.schema.field("vector").type.list_size,
-            "embedders": sorted(set(embedders.to_pylist())),
+            "embedders": [embedder] if embedder else [],
             "indexes": sorted(
                 f"{index.index_type}({', '.join(index.columns)})" for index in table.list_indices()
             ),
         }
+
+    def stored_embedder(self) -> str | None:
+        """The embedder of the stored vectors. One row tells: writes never mix embedders (a
+        new one rewrites the table in one commit), so this is cheap enough for every query."""
+        table = self._embeddings()
+        if table is None:
+            return None
+        rows = table.search().select(["embedder"]).limit(1).to_list()
+        return rows[0]["embedder"] if rows else None
 
     def embedding_hashes(self) -> dict[str, tuple[str, str]]:
         """key -> (row_hash, content_hash) of every embedded mention."""
@@ -472,7 +491,7 @@ class Store:
                     kept = fused.setdefault(hit["key"], {**hit, "score": 0.0})
                     kept["score"] += 1.0 / (RRF_K + rank)
             return sorted(fused.values(), key=lambda h: (-h["score"], h["key"]))[:limit]
-        columns = ["key", *(f.name for f in MENTIONS.schema if f.name in _HIT_COLUMNS)]
+        columns = ["key", *SEARCH_FIELDS]
         if mode == "semantic":
             query = table.search(list(vector), vector_column_name="vector").distance_type("cosine")
             query = query.bypass_vector_index() if exact else query.nprobes(NPROBES)
