@@ -2,14 +2,29 @@
 
 Users edit `catalog.toml` in the seed folder; everything else (the `metrics` table, seed parsing,
 weekly metrics) reads it through `load_catalog`, so there is no second list to keep in sync.
+pydantic checks each entry's types and fields; the validators here check what the values mean.
+Every error is rewritten as one line naming the file, the entry and the field, so a user can fix
+the file without reading a validation dump.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
 CATALOG_FILE = "catalog.toml"
 FAMILIES = {"downloads": ("pypistats", "npm", "cratesio"), "stars": ("github",)}
@@ -17,45 +32,143 @@ SOURCES = ("pypistats", "npm", "cratesio", "github")
 _ID_PART = r"[a-z0-9][a-z0-9_.-]*"
 METRIC_ID_RE = re.compile(rf"^{_ID_PART}:{_ID_PART}:{_ID_PART}$")
 REPO_RE = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-REQUIRED = ("metric_id", "family", "product", "subject", "sdk", "source", "unit", "display_name")
-OPTIONAL = {"active": True, "seed_column": None, "mirrors": False}
+_TEXT = "a non-empty string"
+_Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), Field(description=_TEXT)
+]
+_Flag = Annotated[bool, Field(description="true or false")]
 
 
 class CatalogError(ValueError):
     """The catalog file is invalid; the message names the entry and the field at fault."""
 
 
-@dataclass(frozen=True)
-class Metric:
-    metric_id: str
-    family: str
-    product: str
-    subject: str
-    sdk: str
-    source: str
-    unit: str
-    display_name: str
-    active: bool = True
-    seed_column: str | None = None
-    mirrors: bool = False
+class _Rule(ValueError):
+    """A catalog rule failed; `loc` says where, relative to the model that raised it."""
+
+    def __init__(self, loc: tuple[str | int, ...], problem: str):
+        super().__init__(problem)
+        self.loc = loc
+
+
+class _Entry(BaseModel):
+    """Immutable and strictly typed: in TOML, `3` is not a string and `"yes"` not a boolean."""
+
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+class Metric(_Entry):
+    """One tracked series (a `[[metric]]` table); `as_row` is its row in the `metrics` table."""
+
+    metric_id: _Text
+    family: _Text
+    product: _Text
+    subject: _Text
+    sdk: _Text
+    source: _Text
+    unit: _Text
+    display_name: _Text
+    active: _Flag = True
+    seed_column: _Text | None = Field(None, description=_TEXT)
+    mirrors: _Flag = False
+
+    def __init__(self, *args: Any, **fields: Any) -> None:
+        """Fields may also be given in order, as with the dataclass this model replaced."""
+        names = tuple(type(self).model_fields)
+        if len(args) > len(names):
+            raise TypeError(f"Metric takes at most {len(names)} positional arguments")
+        super().__init__(**dict(zip(names, args, strict=False)), **fields)
+
+    @model_validator(mode="after")
+    def _values_fit_together(self) -> Self:
+        if not METRIC_ID_RE.match(self.metric_id):
+            raise _Rule(
+                ("metric_id",),
+                "must look like family:product:sdk in lower case, e.g. downloads:lancedb:python",
+            )
+        family, source = self.family, self.source
+        if family not in FAMILIES:
+            raise _Rule(("family",), f"must be one of {', '.join(FAMILIES)}")
+        if not self.metric_id.startswith(f"{family}:"):
+            raise _Rule(("metric_id",), f"must start with '{family}:'")
+        if source not in SOURCES:
+            raise _Rule(("source",), f"must be one of {', '.join(SOURCES)}")
+        if source not in FAMILIES[family]:
+            allowed = ", ".join(FAMILIES[family])
+            raise _Rule(("source",), f"{family} metrics come from {allowed}, not {source}")
+        if source == "github" and not REPO_RE.match(self.subject):
+            raise _Rule(("subject",), "must be a repository as owner/name")
+        if self.mirrors and source != "pypistats":
+            raise _Rule(("mirrors",), "only applies to source 'pypistats'")
+        return self
 
     def as_row(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
 
-@dataclass(frozen=True)
-class Product:
+class Product(_Entry):
     """A product's community-mention search terms (`[products.NAME]` in the catalog)."""
 
     name: str
-    search_terms: tuple[str, ...]
+    search_terms: tuple[_Text, ...] = Field(
+        min_length=1, strict=False, description="a non-empty list of strings"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_an_id(cls, name: str) -> str:
+        if not re.fullmatch(_ID_PART, name):
+            raise ValueError("names are lower case letters, digits, '_', '.', '-'")
+        return name
+
+    @field_validator("search_terms")
+    @classmethod
+    def _terms_have_no_quotes(cls, terms: tuple[str, ...]) -> tuple[str, ...]:
+        bad = next((t for t in terms if '"' in t), None)
+        if bad is not None:
+            raise ValueError(
+                f"{bad!r} contains a double quote; terms are searched as exact phrases already, "
+                "write them without quotes"
+            )
+        return terms
 
 
-@dataclass(frozen=True)
-class Catalog:
+class Catalog(BaseModel):
+    """The validated catalog; iterating it yields its metrics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     path: Path
-    metrics: tuple[Metric, ...]
+    metrics: tuple[Metric, ...] = Field(min_length=1)
     products: tuple[Product, ...] = ()
+
+    @model_validator(mode="after")
+    def _entries_are_unique(self) -> Self:
+        """One entry per metric id, per seed column and per starred repository."""
+        ids: dict[str, int] = {}
+        columns: dict[str, Metric] = {}
+        repos: dict[str, Metric] = {}
+        for i, metric in enumerate(self.metrics):
+            if metric.metric_id in ids:
+                raise _Rule(
+                    ("metrics", i, "metric_id"), f"duplicate of entry {ids[metric.metric_id] + 1}"
+                )
+            ids[metric.metric_id] = i
+            column = metric.seed_column
+            if column and (other := columns.setdefault(column, metric)) is not metric:
+                raise _Rule(
+                    ("metrics", i, "seed_column"),
+                    f"{column!r} already feeds {other.metric_id!r}",
+                )
+            if metric.family == "stars" and (
+                (other := repos.setdefault(metric.subject, metric)) is not metric
+            ):
+                raise _Rule(
+                    ("metrics", i, "subject"),
+                    f"{metric.subject!r} is already tracked by {other.metric_id!r}; keep one stars "
+                    "metric per repository",
+                )
+        return self
 
     def __iter__(self):
         return iter(self.metrics)
@@ -91,66 +204,6 @@ class Catalog:
         return sorted(m.metric_id for m in self.metrics if m.product in set(products))
 
 
-def _entry_error(path: Path, index: int, entry: dict, fld: str, problem: str) -> CatalogError:
-    name = entry.get("metric_id") if isinstance(entry.get("metric_id"), str) else f"#{index}"
-    return CatalogError(f"{path}: metric {name!r} (entry {index}), field {fld!r}: {problem}")
-
-
-def _parse_entry(path: Path, index: int, entry: dict) -> Metric:
-    if not isinstance(entry, dict):
-        raise CatalogError(f"{path}: entry {index} is not a table; write it as [[metric]].")
-    unknown = sorted(set(entry) - set(REQUIRED) - set(OPTIONAL))
-    if unknown:
-        raise _entry_error(
-            path,
-            index,
-            entry,
-            unknown[0],
-            f"unknown field; allowed fields are {', '.join(REQUIRED + tuple(OPTIONAL))}",
-        )
-    values: dict = {}
-    for fld in REQUIRED:
-        value = entry.get(fld)
-        if not isinstance(value, str) or not value.strip():
-            raise _entry_error(path, index, entry, fld, "required, a non-empty string")
-        values[fld] = value.strip()
-    for fld, default in OPTIONAL.items():
-        value = entry.get(fld, default)
-        expected = bool if isinstance(default, bool) else str
-        if value is not None and not isinstance(value, expected):
-            raise _entry_error(path, index, entry, fld, f"must be a {expected.__name__}")
-        values[fld] = value.strip() if isinstance(value, str) else value
-
-    if not METRIC_ID_RE.match(values["metric_id"]):
-        raise _entry_error(
-            path,
-            index,
-            entry,
-            "metric_id",
-            "must look like family:product:sdk in lower case, e.g. downloads:lancedb:python",
-        )
-    family, source = values["family"], values["source"]
-    if family not in FAMILIES:
-        raise _entry_error(path, index, entry, "family", f"must be one of {', '.join(FAMILIES)}")
-    if not values["metric_id"].startswith(f"{family}:"):
-        raise _entry_error(path, index, entry, "metric_id", f"must start with '{family}:'")
-    if source not in SOURCES:
-        raise _entry_error(path, index, entry, "source", f"must be one of {', '.join(SOURCES)}")
-    if source not in FAMILIES[family]:
-        raise _entry_error(
-            path,
-            index,
-            entry,
-            "source",
-            f"{family} metrics come from {', '.join(FAMILIES[family])}, not {source}",
-        )
-    if source == "github" and not REPO_RE.match(values["subject"]):
-        raise _entry_error(path, index, entry, "subject", "must be a repository as owner/name")
-    if values["mirrors"] and source != "pypistats":
-        raise _entry_error(path, index, entry, "mirrors", "only applies to source 'pypistats'")
-    return Metric(**values)
-
-
 def load_catalog(seed_dir: Path) -> Catalog:
     """Read and validate `catalog.toml` from the seed folder."""
     path = Path(seed_dir) / CATALOG_FILE
@@ -163,61 +216,70 @@ def load_catalog(seed_dir: Path) -> Catalog:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - {"metric", "products"})
-    if unknown:
+    entries = data.pop("metric", ())
+    tables = data.pop("products", {})
+    if data:
         raise CatalogError(
-            f"{path}: unknown top-level key {unknown[0]!r}; list metrics as [[metric]] and "
+            f"{path}: unknown top-level key {sorted(data)[0]!r}; list metrics as [[metric]] and "
             "mention search terms as [products.NAME]."
         )
-    entries = data.get("metric", [])
-    if not entries:
-        raise CatalogError(f"{path}: no [[metric]] entries; add at least one metric.")
-    metrics = [_parse_entry(path, i, entry) for i, entry in enumerate(entries, start=1)]
-    seen: dict[str, int] = {}
-    columns: dict[str, str] = {}
-    for i, metric in enumerate(metrics, start=1):
-        if metric.metric_id in seen:
-            raise CatalogError(
-                f"{path}: metric {metric.metric_id!r} (entry {i}), field 'metric_id': duplicate of "
-                f"entry {seen[metric.metric_id]}"
-            )
-        seen[metric.metric_id] = i
-        if metric.seed_column:
-            if metric.seed_column in columns:
-                raise CatalogError(
-                    f"{path}: metric {metric.metric_id!r} (entry {i}), field 'seed_column': "
-                    f"{metric.seed_column!r} already feeds {columns[metric.seed_column]!r}"
-                )
-            columns[metric.seed_column] = metric.metric_id
-    repos = [m.subject for m in metrics if m.family == "stars"]
-    if len(repos) != len(set(repos)):
-        raise CatalogError(f"{path}: two stars metrics track the same repository subject.")
-    return Catalog(path=path, metrics=tuple(metrics), products=_parse_products(path, data))
-
-
-def _parse_products(path: Path, data: dict) -> tuple[Product, ...]:
-    products = data.get("products", {})
-    if not isinstance(products, dict):
+    if not isinstance(tables, dict):
         raise CatalogError(f"{path}: 'products' must be tables written as [products.NAME].")
-    out = []
-    for name, entry in products.items():
-        where = f"{path}: product {name!r}"
-        if not re.fullmatch(_ID_PART, name):
-            raise CatalogError(f"{where}: names are lower case letters, digits, '_', '.', '-'.")
-        if not isinstance(entry, dict) or set(entry) - {"search_terms"}:
-            raise CatalogError(f'{where}: the only field is search_terms = ["term", ...].')
-        terms = entry.get("search_terms")
-        if (
-            not isinstance(terms, list)
-            or not terms
-            or not all(isinstance(t, str) and t.strip() for t in terms)
-        ):
-            raise CatalogError(f"{where}, field 'search_terms': a non-empty list of strings.")
-        bad = next((t for t in terms if '"' in t), None)
-        if bad is not None:
+    # A [products.NAME] table's key is its product's name; a `name` inside it would be dropped.
+    for name, table in tables.items():
+        if isinstance(table, dict) and "name" in table:
             raise CatalogError(
-                f"{where}, field 'search_terms': {bad!r} contains a double quote; terms are "
-                "searched as exact phrases already, write them without quotes."
+                f"{path}: product {name!r}, field 'name': unknown field; the product's name is "
+                f"the table's key [products.{name}], remove the field."
             )
-        out.append(Product(name, tuple(t.strip() for t in terms)))
-    return tuple(out)
+    products = [{**t, "name": name} if isinstance(t, dict) else t for name, t in tables.items()]
+    try:
+        return Catalog(path=path, metrics=entries, products=products)
+    except ValidationError as exc:
+        raise CatalogError(f"{path}: {_describe(exc, entries, list(tables.items()))}") from None
+
+
+def _describe(exc: ValidationError, entries: Any, tables: list[tuple[str, Any]]) -> str:
+    """pydantic's first error as: which entry, which field, and what to write instead."""
+    errors = exc.errors(include_url=False)
+    # A misspelt field also shows up as a missing one; naming the misspelling is the useful fix.
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc, cause = error["loc"], error.get("ctx", {}).get("error")
+    if isinstance(cause, _Rule):
+        loc = (*loc, *cause.loc)
+    if loc[0] == "products":  # load_catalog passes a list, so errors are inside one table
+        name, table = tables[loc[1]]
+        if len(loc) == 2:
+            return f'product {name!r}: write it as a table with search_terms = ["term", ...].'
+        if loc[2] == "name":
+            return f"product {name!r}: {cause}."
+        problem = _problem(error, cause, _PRODUCT_TABLE, loc[2], table.get(loc[2]))
+        return f"product {name!r}, field {loc[2]!r}: {problem}"
+    if len(loc) == 1:
+        if error["type"] == "too_short":
+            return "no [[metric]] entries; add at least one metric."
+        return "'metric' must be tables written as [[metric]]."
+    index = loc[1] + 1
+    if len(loc) == 2:
+        return f"entry {index} is not a table; write it as [[metric]]."
+    entry, field = entries[loc[1]], loc[2]
+    name = entry["metric_id"] if isinstance(entry.get("metric_id"), str) else f"#{index}"
+    problem = _problem(error, cause, Metric.model_fields, field, entry.get(field))
+    return f"metric {name!r} (entry {index}), field {field!r}: {problem}"
+
+
+# The fields a [products.NAME] table may hold: its name is the table's key.
+_PRODUCT_TABLE = {k: v for k, v in Product.model_fields.items() if k != "name"}
+
+
+def _problem(
+    error: Any, cause: Any, fields: Mapping[str, FieldInfo], field: str, value: Any
+) -> str:
+    if cause is not None:  # one of our rules: its message says what is wrong
+        return str(cause)
+    if error["type"] == "extra_forbidden":
+        return f"unknown field; allowed fields are {', '.join(fields)}"
+    expected = fields[field].description
+    if error["type"] == "missing":
+        return f"required, {expected}"
+    return f"must be {expected}, not {value!r}"

@@ -2,85 +2,245 @@
 
 Every variable is documented in the README's configuration table. A missing or invalid value
 raises ConfigError naming the variable and the fix, so a bad deployment fails at start-up
-instead of writing somewhere unexpected.
+instead of writing somewhere unexpected. pydantic-settings maps variables to fields (CM_ + the
+field name, or the field's alias for standard names such as GITHUB_TOKEN); its errors are
+rewritten here as one line that never echoes a secret.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any, Literal, Self, get_args
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = "data/community_metrics.lancedb"
 DEFAULT_SEED_DIR = "seed_data"
 DEFAULT_DAGSTER_HOME = ".dagster_home"
-STORAGE_MODES = ("local", "enterprise")
+ENV_PREFIX = "CM_"
+StorageMode = Literal["local", "enterprise"]
+STORAGE_MODES = get_args(StorageMode)
+EmbedderKind = Literal["local", "openai"]
+EMBEDDERS = get_args(EmbedderKind)
 OBJECT_STORE_SCHEMES = ("s3://", "gs://", "az://", "abfs://")
-# Standard AWS variables passed to LanceDB's object store when CM_DB_PATH is an s3:// URI.
-AWS_VARIABLES = {
-    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
-    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-    "AWS_SESSION_TOKEN": "aws_session_token",
-    "AWS_REGION": "aws_region",
-    "AWS_DEFAULT_REGION": "aws_region",
-    "AWS_ENDPOINT_URL": "aws_endpoint",
-}
+# Settings fields named as LanceDB's object-store options, read from the standard AWS variables.
+AWS_OPTIONS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region",
+    "aws_endpoint",
+)
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the variable and the fix."""
 
 
-@dataclass(frozen=True)
-class SourceSettings:
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _project_path(path: Path) -> Path:
+    """Relative folders are relative to the project, not to wherever the command was started."""
+    path = path.expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _database_path(raw: str) -> str:
+    return raw if "://" in raw else str(_project_path(Path(raw)))
+
+
+_URL_HINT = "an http(s) URL like https://host[:port]"
+_Url = Annotated[str, AfterValidator(_http_url), Field(description=_URL_HINT)]
+_OptionalUrl = Annotated[str | None, AfterValidator(_http_url), Field(description=_URL_HINT)]
+_ProjectPath = Annotated[Path, AfterValidator(_project_path)]
+
+
+class _Group(BaseSettings):
+    """A group of settings, one environment variable per field; secrets are the repr=False ones.
+
+    Constructed with keywords (`SourceSettings()`) it uses those and the defaults only; the
+    environment is read by `_from_env`, so a test's mapping is the whole input and no .env file
+    or secrets folder is ever consulted. Every validation error becomes a one-line ConfigError.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, validate_by_name=True, validate_default=True
+    )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise _config_error(type(self), exc) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (init_settings,)
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str]) -> Self:
+        return cls(**_MappingSource(cls, env)())
+
+
+class _MappingSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[_Group], env: Mapping[str, str]):
+        self._env = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str]:
+        # A blank value counts as unset, as `export CM_X=` means in a shell.
+        return {name.lower(): value.strip() for name, value in self._env.items() if value.strip()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # A nested group (Settings.embedder) is read on its own, not from CM_EMBEDDER.
+        if _is_group(field.annotation):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+def _is_group(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, _Group)
+
+
+class SourceSettings(_Group):
     """Where the source clients call and how they identify themselves."""
 
-    pypistats_url: str = "https://pypistats.org"
-    npm_url: str = "https://api.npmjs.org"
-    crates_url: str = "https://crates.io"
-    github_api_url: str = "https://api.github.com"
-    hn_url: str = "https://hn.algolia.com"
-    github_token: str | None = field(default=None, repr=False)
+    pypistats_url: _Url = "https://pypistats.org"
+    npm_url: _Url = "https://api.npmjs.org"
+    crates_url: _Url = "https://crates.io"
+    github_api_url: _Url = "https://api.github.com"
+    hn_url: _Url = "https://hn.algolia.com"
+    github_token: str | None = Field(None, validation_alias="GITHUB_TOKEN", repr=False)
     contact: str | None = None
-    timeout_seconds: float = 30.0
-    retry_budget_seconds: float = 300.0
-    refresh_lookback_weeks: int = 2
-    alert_webhook_url: str | None = field(default=None, repr=False)
+    timeout_seconds: float = Field(
+        30.0, ge=0.1, validation_alias="CM_HTTP_TIMEOUT", description="a number >= 0.1"
+    )
+    retry_budget_seconds: float = Field(300.0, ge=0, description="a number >= 0")
+    refresh_lookback_weeks: int = Field(2, ge=0, description="a whole number >= 0")
+    alert_webhook_url: _OptionalUrl = Field(None, repr=False)
 
 
-EMBEDDERS = ("local", "openai")
-
-
-@dataclass(frozen=True)
-class EmbedderSettings:
+class EmbedderSettings(_Group):
     """Which embedder turns mentions into vectors; switching it re-embeds every mention."""
 
-    kind: str = "local"
-    model: str = "text-embedding-3-small"
-    openai_api_key: str | None = field(default=None, repr=False)
-    openai_base_url: str | None = None
-    dimensions: int | None = None
+    kind: Annotated[EmbedderKind, BeforeValidator(_lower)] = Field(
+        "local",
+        validation_alias="CM_EMBEDDER",
+        description="'local' (offline MiniLM, the default) or 'openai' (OpenAI or a compatible "
+        "server, needs OPENAI_API_KEY)",
+    )
+    model: str = Field("text-embedding-3-small", validation_alias="CM_EMBED_MODEL")
+    openai_api_key: str | None = Field(None, validation_alias="OPENAI_API_KEY", repr=False)
+    openai_base_url: _OptionalUrl = Field(None, validation_alias="OPENAI_BASE_URL")
+    dimensions: int | None = Field(
+        None, ge=1, validation_alias="CM_EMBED_DIMENSIONS", description="a whole number >= 1"
+    )
+
+    @model_validator(mode="after")
+    def _openai_needs_a_key(self) -> Self:
+        if self.kind == "openai" and not self.openai_api_key:
+            raise ConfigError(
+                "CM_EMBEDDER=openai needs OPENAI_API_KEY: set it (and OPENAI_BASE_URL for a "
+                "compatible server), or use CM_EMBEDDER=local."
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class Settings:
-    storage_mode: str
-    db_uri: str
-    seed_dir: Path
-    dagster_home: Path
-    lancedb_api_key: str | None = field(default=None, repr=False)
-    lancedb_region: str | None = None
+class Settings(_Group):
+    """Where data lives, plus the source and embedder groups; `load_settings` builds it."""
+
+    storage_mode: Annotated[StorageMode, BeforeValidator(_lower)] = Field(
+        "local",
+        description="'local' (LanceDB files or an s3:// URI in CM_DB_PATH) or 'enterprise' "
+        "(LanceDB Enterprise via CM_LANCEDB_URI)",
+    )
+    seed_dir: _ProjectPath = Path(DEFAULT_SEED_DIR)
+    dagster_home: _ProjectPath = Field(Path(DEFAULT_DAGSTER_HOME), validation_alias="DAGSTER_HOME")
+    db_path: Annotated[str, AfterValidator(_database_path)] = DEFAULT_DB_PATH
+    lancedb_uri: str | None = None
+    lancedb_api_key: str | None = Field(None, repr=False)
+    lancedb_region: str = "us-east-1"
     lancedb_host_override: str | None = None
-    storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
-    sources: SourceSettings = field(default_factory=lambda: SourceSettings())
-    embedder: EmbedderSettings = field(default_factory=lambda: EmbedderSettings())
+    aws_access_key_id: str | None = Field(None, validation_alias="AWS_ACCESS_KEY_ID", repr=False)
+    aws_secret_access_key: str | None = Field(
+        None, validation_alias="AWS_SECRET_ACCESS_KEY", repr=False
+    )
+    aws_session_token: str | None = Field(None, validation_alias="AWS_SESSION_TOKEN", repr=False)
+    aws_region: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+    aws_endpoint: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
+    sources: SourceSettings = Field(default_factory=SourceSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+
+    @field_validator("seed_dir")
+    @classmethod
+    def _seed_dir_exists(cls, path: Path) -> Path:
+        if not path.is_dir():
+            raise ConfigError(
+                f"CM_SEED_DIR points to {path}, which is not a directory: set CM_SEED_DIR to the "
+                "folder holding catalog.toml and the seed CSV files (default: seed_data/)."
+            )
+        return path
+
+    @model_validator(mode="after")
+    def _mode_has_its_variables(self) -> Self:
+        """Each mode takes its own variables: enterprise never falls back to local files."""
+        if self.storage_mode == "enterprise":
+            _check_enterprise(self)
+        else:
+            _check_local(self)
+        return self
+
+    @property
+    def db_uri(self) -> str:
+        """What LanceDB connects to: CM_LANCEDB_URI in enterprise mode, else CM_DB_PATH."""
+        return self.lancedb_uri if self.storage_mode == "enterprise" else self.db_path
 
     @property
     def is_object_store(self) -> bool:
         return self.db_uri.startswith(OBJECT_STORE_SCHEMES)
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """LanceDB's object-store options for an s3:// (or other object-store) CM_DB_PATH."""
+        if not self.is_object_store:
+            return {}
+        options = {name: value for name in AWS_OPTIONS if (value := getattr(self, name))}
+        if options.get("aws_endpoint", "").startswith("http://"):
+            options["allow_http"] = "true"  # e.g. MinIO or moto on localhost
+        return options
 
     def describe(self) -> str:
         """Where data goes, safe to log: never includes keys or secrets."""
@@ -89,164 +249,104 @@ class Settings:
         return f"LanceDB at {self.db_uri}"
 
 
-def _clean(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _resolve_path(raw: str) -> Path:
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
-
-
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Parse and validate settings from `env` (default: the process environment)."""
-    env = os.environ if env is None else env
-    mode = (_clean(env, "CM_STORAGE_MODE") or "local").lower()
-    if mode not in STORAGE_MODES:
-        raise ConfigError(
-            f"CM_STORAGE_MODE={mode!r} is not valid: use 'local' (LanceDB files or an s3:// URI "
-            "in CM_DB_PATH) or 'enterprise' (LanceDB Enterprise via CM_LANCEDB_URI)."
-        )
-
-    seed_dir = _resolve_path(_clean(env, "CM_SEED_DIR") or DEFAULT_SEED_DIR)
-    if not seed_dir.is_dir():
-        raise ConfigError(
-            f"CM_SEED_DIR points to {seed_dir}, which is not a directory: set CM_SEED_DIR to the "
-            "folder holding catalog.toml and the seed CSV files (default: seed_data/)."
-        )
-    dagster_home = _resolve_path(_clean(env, "DAGSTER_HOME") or DEFAULT_DAGSTER_HOME)
-
-    settings = _storage_settings(env, mode, seed_dir, dagster_home)
-    return replace(settings, sources=_source_settings(env), embedder=_embedder_settings(env))
-
-
-def _embedder_settings(env: Mapping[str, str]) -> EmbedderSettings:
-    kind = (_clean(env, "CM_EMBEDDER") or "local").lower()
-    if kind not in EMBEDDERS:
-        raise ConfigError(
-            f"CM_EMBEDDER={kind!r} is not valid: use 'local' (offline MiniLM, the default) or "
-            "'openai' (OpenAI or a compatible server, needs OPENAI_API_KEY)."
-        )
-    key = _clean(env, "OPENAI_API_KEY")
-    if kind == "openai" and not key:
-        raise ConfigError(
-            "CM_EMBEDDER=openai needs OPENAI_API_KEY: set it (and OPENAI_BASE_URL for a "
-            "compatible server), or use CM_EMBEDDER=local."
-        )
-    return EmbedderSettings(
-        kind=kind,
-        model=_clean(env, "CM_EMBED_MODEL") or EmbedderSettings.model,
-        openai_api_key=key,
-        openai_base_url=_url(env, "OPENAI_BASE_URL", None),
-        dimensions=_number(env, "CM_EMBED_DIMENSIONS", None, int, 1),
-    )
-
-
-def _number(env: Mapping[str, str], name: str, default, kind, minimum):
-    raw = _clean(env, name)
-    if raw is None:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        raise ConfigError(f"{name}={raw!r} is not valid: use a {kind.__name__} >= {minimum}.")
-    return value
-
-
-def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
-    value = _clean(env, name) or default
-    if value is not None and not value.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{name}={value!r} is not an http(s) URL: set it like https://host[:port]."
-        )
-    return value.rstrip("/") if value else None
-
-
-def _source_settings(env: Mapping[str, str]) -> SourceSettings:
-    defaults = SourceSettings()
-    return SourceSettings(
-        pypistats_url=_url(env, "CM_PYPISTATS_URL", defaults.pypistats_url),
-        npm_url=_url(env, "CM_NPM_URL", defaults.npm_url),
-        crates_url=_url(env, "CM_CRATES_URL", defaults.crates_url),
-        github_api_url=_url(env, "CM_GITHUB_API_URL", defaults.github_api_url),
-        hn_url=_url(env, "CM_HN_URL", defaults.hn_url),
-        github_token=_clean(env, "GITHUB_TOKEN"),
-        contact=_clean(env, "CM_CONTACT"),
-        timeout_seconds=_number(env, "CM_HTTP_TIMEOUT", defaults.timeout_seconds, float, 0.1),
-        retry_budget_seconds=_number(
-            env, "CM_RETRY_BUDGET_SECONDS", defaults.retry_budget_seconds, float, 0
-        ),
-        refresh_lookback_weeks=_number(
-            env, "CM_REFRESH_LOOKBACK_WEEKS", defaults.refresh_lookback_weeks, int, 0
-        ),
-        alert_webhook_url=_url(env, "CM_ALERT_WEBHOOK_URL", None),
-    )
-
-
-def _storage_settings(
-    env: Mapping[str, str], mode: str, seed_dir: Path, dagster_home: Path
-) -> Settings:
-    if mode == "enterprise":
-        return _enterprise_settings(env, seed_dir, dagster_home)
-
-    if _clean(env, "CM_LANCEDB_URI"):
+def _check_local(settings: Settings) -> None:
+    if settings.lancedb_uri:
         raise ConfigError(
             "CM_LANCEDB_URI is set but CM_STORAGE_MODE is 'local': set CM_STORAGE_MODE=enterprise "
             "to use LanceDB Enterprise, or unset CM_LANCEDB_URI and use CM_DB_PATH."
         )
-    raw_path = _clean(env, "CM_DB_PATH") or DEFAULT_DB_PATH
-    if raw_path.startswith("db://"):
+    path = settings.db_path
+    if path.startswith("db://"):
         raise ConfigError(
             "CM_DB_PATH is a db:// URI: LanceDB Enterprise needs CM_STORAGE_MODE=enterprise and "
             "CM_LANCEDB_URI; CM_DB_PATH takes a local folder or an s3:// URI."
         )
-    if "://" in raw_path:
-        if not raw_path.startswith(OBJECT_STORE_SCHEMES):
-            raise ConfigError(
-                f"CM_DB_PATH has an unsupported scheme: {raw_path.split('://')[0]}://. Use a local "
-                f"folder or one of {', '.join(OBJECT_STORE_SCHEMES)}."
-            )
-        options = {opt: env[var] for var, opt in AWS_VARIABLES.items() if _clean(env, var)}
-        if "aws_endpoint" in options and options["aws_endpoint"].startswith("http://"):
-            options["allow_http"] = "true"
-        return Settings(mode, raw_path, seed_dir, dagster_home, storage_options=options)
-    return Settings(mode, str(_resolve_path(raw_path)), seed_dir, dagster_home)
+    if "://" in path and not path.startswith(OBJECT_STORE_SCHEMES):
+        raise ConfigError(
+            f"CM_DB_PATH has an unsupported scheme: {path.split('://')[0]}://. Use a local "
+            f"folder or one of {', '.join(OBJECT_STORE_SCHEMES)}."
+        )
 
 
-def _enterprise_settings(env: Mapping[str, str], seed_dir: Path, dagster_home: Path) -> Settings:
-    uri = _clean(env, "CM_LANCEDB_URI")
-    if not uri:
+def _check_enterprise(settings: Settings) -> None:
+    if not settings.lancedb_uri:
         raise ConfigError(
             "CM_STORAGE_MODE=enterprise needs CM_LANCEDB_URI (db://your-database): set it, or use "
             "CM_STORAGE_MODE=local for local files."
         )
-    if not uri.startswith("db://"):
+    if not settings.lancedb_uri.startswith("db://"):
         raise ConfigError(
             "CM_LANCEDB_URI must start with db:// (for example db://community-metrics); for local "
             "or s3:// storage use CM_STORAGE_MODE=local and CM_DB_PATH."
         )
-    api_key = _clean(env, "CM_LANCEDB_API_KEY")
-    if not api_key:
+    if not settings.lancedb_api_key:
         raise ConfigError(
             "CM_STORAGE_MODE=enterprise needs CM_LANCEDB_API_KEY: set it, or use "
             "CM_STORAGE_MODE=local."
         )
-    region = _clean(env, "CM_LANCEDB_REGION") or "us-east-1"
-    return Settings(
-        "enterprise",
-        uri,
-        seed_dir,
-        dagster_home,
-        lancedb_api_key=api_key,
-        lancedb_region=region,
-        lancedb_host_override=_clean(env, "CM_LANCEDB_HOST_OVERRIDE"),
+
+
+def _aliases(field: FieldInfo) -> tuple[str, ...]:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return tuple(choice for choice in alias.choices if isinstance(choice, str))
+    return (alias,) if isinstance(alias, str) else ()
+
+
+def _variable(name: str, field: FieldInfo) -> str:
+    """The environment variable behind a field: its (first) alias, or CM_ + its name."""
+    return next(iter(_aliases(field)), ENV_PREFIX + name.upper())
+
+
+# Every CM_ variable, derived from the fields so that a new setting is declared once.
+CM_VARIABLES = tuple(
+    variable
+    for group in (Settings, SourceSettings, EmbedderSettings)
+    for name, field in group.model_fields.items()
+    if not _is_group(field.annotation)
+    and (variable := _variable(name, field)).startswith(ENV_PREFIX)
+)
+
+
+def _config_error(group: type[_Group], exc: ValidationError) -> ConfigError:
+    """pydantic's first error as one line naming the variable and the fix, without secrets."""
+    error = exc.errors(include_url=False)[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):  # our own checks already name the variable and the fix
+        return ConfigError(str(cause))
+    key = error["loc"][0]
+    name, field = next(
+        ((name, f) for name, f in group.model_fields.items() if key in (name, *_aliases(f))),
+        (str(key), None),
     )
+    if field is None:
+        return ConfigError(f"{key} is not a {group.__name__} setting: remove it or fix the name.")
+    variable = _variable(name, field)
+    shown = variable if field.repr is False else f"{variable}={error['input']!r}"
+    fix = f"use {field.description}" if field.description else error["msg"]
+    return ConfigError(f"{shown} is not valid: {fix}.")
+
+
+def _reject_unknown(env: Mapping[str, str]) -> None:
+    """A mistyped CM_ name would otherwise be ignored silently and its default used instead."""
+    for name in sorted(env):
+        if name.startswith(ENV_PREFIX) and name not in CM_VARIABLES:
+            close = difflib.get_close_matches(name, CM_VARIABLES, n=1)
+            fix = (
+                f"did you mean {close[0]}? (unset it or fix the name)"
+                if close
+                else "unset it or fix the name (the README's configuration table lists them)"
+            )
+            raise ConfigError(f"{name} is not a community-metrics setting: {fix}")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Parse and validate settings from `env` alone (default: the process environment)."""
+    env = os.environ if env is None else env
+    _reject_unknown(env)
+    settings = Settings._from_env(env)
+    groups = {"sources": SourceSettings._from_env(env), "embedder": EmbedderSettings._from_env(env)}
+    return settings.model_copy(update=groups)
 
 
 @lru_cache(maxsize=1)
