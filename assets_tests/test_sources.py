@@ -133,6 +133,31 @@ def test_rate_limiter_keeps_per_second_and_per_minute_limits():
         stamps.append(now[0])
     assert all(stamps[i + 5] - stamps[i] >= 1.0 for i in range(len(stamps) - 5))
     assert stamps[30] - stamps[0] >= 60.0
+    # and no slower than the limits make it: five at once, the 31st within 10 ms of 60 s
+    assert stamps[:5] == [0.0] * 5
+    assert stamps[30] - stamps[0] < 60.01
+
+
+def test_rate_limiter_takes_every_shape_in_use():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    def stamps(limit, n):
+        limiter = RateLimiter(limit, clock=lambda: now[0], sleep=sleep)
+        start, out = now[0], []
+        for _ in range(n):
+            limiter.acquire()
+            out.append(now[0] - start)
+        return out
+
+    assert stamps(RateLimit(), 100) == [0.0] * 100
+    minute_only = stamps(RateLimit(per_minute=10), 11)
+    assert minute_only[:10] == [0.0] * 10 and 60.0 <= minute_only[10] < 60.01
+    # a per-minute limit the per-second one already implies is not an error
+    implied = stamps(RateLimit(per_second=1, per_minute=120), 4)
+    assert all(1.0 <= b - a < 1.01 for a, b in zip(implied, implied[1:], strict=False))
 
 
 def hn_item(i: int, created: int, text: str, kind: str = "comment") -> dict:

@@ -8,7 +8,6 @@ is not the expected JSON is an error, never an empty result.
 
 from __future__ import annotations
 
-import collections
 import random
 import threading
 import time
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 import tenacity
+from pyrate_limiter import InMemoryBucket, Rate, RateItem
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
 MAX_SINGLE_WAIT = 120.0
@@ -57,30 +57,50 @@ class RateLimit:
 
 
 class RateLimiter:
-    """Sliding-window limiter: at most N calls per second and M per minute."""
+    """At most `per_second` calls in any 1 s and `per_minute` in any 60 s, via pyrate-limiter.
+
+    The counting is pyrate-limiter's (an `InMemoryBucket`: its exact sliding-window log, one
+    `Rate` per limit); this class only blocks on it. Not pyrate's `Limiter` for the blocking:
+    it stamps a call that had to wait with its planned wake-up time, not the time it woke, so
+    it needs its default 50 ms `buffer_ms`, which cost 5% of the calls at 1/s in
+    bench/rate_limit.py (with `buffer_ms=0` it let one call too many into a window in some runs); it
+    sleeps with `time.sleep` on its own clock, so `clock`/`sleep` could not be injected; and
+    it starts a leak thread per limiter. Here a call is stamped on `clock` when admitted and
+    the bucket is leaked inline. Measured against the 25-line sliding window this replaced:
+    limits never exceeded, 99.9-100% of the ideal throughput for both, about 1-2 us more per
+    call (nothing next to an HTTP request).
+    """
+
+    SECOND_MS = 1000
+    MINUTE_MS = 60_000  # bench/rate_limit.py shortens it to keep the run short
 
     def __init__(self, limit: RateLimit, clock=time.monotonic, sleep=time.sleep):
         self.limit, self._clock, self._sleep = limit, clock, sleep
-        self._calls: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
+        per_second, per_minute = limit.per_second, limit.per_minute
+        # pyrate wants rates that each bind (longer windows, higher counts, lower density);
+        # drop one the other already implies rather than fail on it.
+        if per_second and per_minute and per_minute >= per_second * self.MINUTE_MS // 1000:
+            per_minute = None
+        if per_second and per_minute and per_minute <= per_second:
+            per_second = None
+        rates = [Rate(per_second, self.SECOND_MS)] if per_second else []
+        rates += [Rate(per_minute, self.MINUTE_MS)] if per_minute else []
+        self._bucket = InMemoryBucket(rates) if rates else None
 
-    def _delay(self, now: float) -> float:
-        while self._calls and now - self._calls[0] >= 60:
-            self._calls.popleft()
-        delay = 0.0
-        if self.limit.per_minute and len(self._calls) >= self.limit.per_minute:
-            delay = max(delay, 60 - (now - self._calls[-self.limit.per_minute]))
-        if self.limit.per_second:
-            recent = [t for t in self._calls if now - t < 1.0]
-            if len(recent) >= self.limit.per_second:
-                delay = max(delay, 1.0 - (now - recent[-self.limit.per_second]))
-        return delay
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def acquire(self) -> None:
+        if self._bucket is None:
+            return
         with self._lock:
-            while (delay := self._delay(self._clock())) > 0:
-                self._sleep(delay)
-            self._calls.append(self._clock())
+            while True:
+                item = RateItem("call", self._now_ms())
+                if self._bucket.put(item):
+                    break
+                self._sleep(max(self._bucket.waiting(item), 1) / 1000)
+            self._bucket.leak(item.timestamp)
 
 
 class HttpSource:
