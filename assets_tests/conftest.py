@@ -14,7 +14,7 @@ import pytest
 from community_metrics import config
 from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
-from community_metrics.store import Store
+from community_metrics.store import StoreWriter
 
 from .fake_sources import FakeSources
 
@@ -58,8 +58,8 @@ def defs(settings):
 
 
 @pytest.fixture
-def store(settings) -> Store:
-    return Store.connect(settings)
+def store(settings) -> StoreWriter:
+    return StoreWriter.connect(settings)
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def point_at(fake, env, monkeypatch, **extra) -> tuple:
         env[name] = val
     config.get_settings.cache_clear()
     settings = load_settings(env)
-    return settings, build_definitions(settings), Store.connect(settings)
+    return settings, build_definitions(settings), StoreWriter.connect(settings)
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ from collections import defaultdict
 
 import dagster as dg
 
-from community_metrics.jobs import SEED_JOB, WEEKLY_JOB, execute
-from community_metrics.partitions import WEEKLY, week_keys
+from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
+from community_metrics.partitions import WEEKLY
+from community_metrics.runner import execute
 from community_metrics.store import HISTORY, METRICS, OBSERVATIONS, STATS
+from community_metrics.weeks import week_keys
 
 YEAR_START, YEAR_END = dt.date(2025, 11, 17), dt.date(2026, 11, 16)  # Mondays of the seed year
 
@@ -141,7 +143,7 @@ def test_a_week_without_observations_writes_no_row_and_says_so(defs, instance, s
 
 
 def defs_catalog(defs):
-    return defs.resources["cm"].catalog()
+    return defs.resources["cm"].catalog
 
 
 def test_a_failed_asset_is_recorded_in_history(defs, instance, store, seed_dir):

@@ -1,6 +1,8 @@
 """The command line as users and the runbook call it; real instance, real LanceDB."""
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +13,7 @@ import pytest
 from community_metrics.cli import main
 from community_metrics.store import OBSERVATIONS
 
-from .conftest import run_cli, run_module
+from .conftest import run_cli
 
 
 def append(path: Path, line: str) -> int:
@@ -19,6 +21,12 @@ def append(path: Path, line: str) -> int:
     text = path.read_text()
     path.write_text(text + line + "\n")
     return len(text.splitlines()) + 1
+
+
+def append_bytes(path: Path, line: bytes) -> int:
+    data = path.read_bytes()
+    path.write_bytes(data + line + b"\n")
+    return data.count(b"\n") + 1
 
 
 def replace_header(path: Path, old: str, new: str) -> int:
@@ -70,6 +78,12 @@ CASES = {
         lambda p: append(p, "2025-11-16,downloads:lance:ruby,3"),
         2,
         "unknown downloads metric 'downloads:lance:ruby'",
+    ),
+    "not utf-8": (
+        "daily_downloads.csv",
+        lambda p: append_bytes(p, b"2025-11-16,downloads:lance:r\xe9st,3"),
+        29,
+        "not UTF-8 text (byte 0xe9): save the file as UTF-8",
     ),
     "bad daily date": (
         "daily_downloads.csv",
@@ -132,6 +146,11 @@ def test_commands_run_through_the_instance_and_status_reports(env):
     seeded = run_cli(["seed"], env)
     assert seeded.returncode == 0, seeded.stderr
     assert "metric_catalog: 7 rows, 7 inserted, 0 updated" in seeded.stdout
+    # our lines only: no Dagster banner, no Lance warning about datasets it creates
+    lines = seeded.stdout.splitlines()
+    assert lines[0] == "running seed_job" and re.fullmatch(r"run \S+ succeeded", lines[-1])
+    assert all(re.fullmatch(r"  \w+: \d+ rows, \d+ inserted, .*", x) for x in lines[1:-1])
+    assert seeded.stderr == ""
     backfill = run_cli(
         ["backfill", "--from", "2026-10-05", "--to", "2026-11-01", "--no-fetch"], env
     )
@@ -177,19 +196,21 @@ def test_commands_run_through_the_instance_and_status_reports(env):
     assert bad.returncode == 2 and "limit 0 is out of range" in bad.stderr
 
 
-def test_runbook_entry_points_and_console_script(env):
+def test_runbook_commands_through_the_console_script(env):
     script = Path(sys.executable).parent / "community-metrics"
 
     helped = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "backfill" in helped.stdout
 
-    for module, args in (
-        ("seed_from_csv", []),
-        ("weekly_refresh", ["--lookback-weeks", "1", "--no-fetch"]),
-        ("update_all", ["--lookback-weeks", "0", "--no-fetch"]),
+    for args in (
+        ["seed"],
+        ["refresh", "--lookback-weeks", "1", "--no-fetch"],
+        ["update-all", "--lookback-weeks", "0", "--no-fetch"],
     ):
-        done = run_module(f"community_metrics.jobs.{module}", args, env)
-        assert done.returncode == 0, (module, done.stderr)
+        done = subprocess.run(
+            [script, *args], env={**os.environ, **env}, capture_output=True, text=True
+        )
+        assert done.returncode == 0, (args, done.stderr)
         assert "succeeded" in done.stdout
-    # update_all --lookback-weeks 0: seed, then the week that just closed
+    # update-all --lookback-weeks 0: seed, then the week that just closed
     assert "running seed_job" in done.stdout and "over 1 week," in done.stdout

@@ -12,9 +12,9 @@ import time
 import dagster as dg
 
 from community_metrics.config import PROJECT_ROOT
-from community_metrics.store import HISTORY, OBSERVATIONS, Store
+from community_metrics.store import HISTORY, OBSERVATIONS, StoreWriter
 
-from .conftest import run_module
+from .conftest import run_cli
 
 METRICS = 60
 DAYS = 1500
@@ -52,7 +52,7 @@ def data_files(db_path):
 
 def seed_process(env):
     return subprocess.Popen(
-        [sys.executable, "-m", "community_metrics.jobs.seed_from_csv"],
+        [sys.executable, "-m", "community_metrics.cli", "seed"],
         env={**os.environ, **env},
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
@@ -74,9 +74,9 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
     shutil.copyfile(
         PROJECT_ROOT / "dagster.yaml", os.path.join(env["DAGSTER_HOME"], "dagster.yaml")
     )
-    first = run_module("community_metrics.jobs.seed_from_csv", [], env)
+    first = run_cli(["seed"], env)
     assert first.returncode == 0, first.stderr
-    store = Store.connect(settings)
+    store = StoreWriter.connect(settings)
     before = store.count_rows(OBSERVATIONS)
     assert before > 0
     after = before + METRICS * DAYS
@@ -96,11 +96,11 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
     assert killed_mid_write, "the seeding run ended before its write could be interrupted"
     assert proc.returncode == -signal.SIGKILL
 
-    check_consistent(Store.connect(settings), {before, after})
+    check_consistent(StoreWriter.connect(settings), {before, after})
 
-    rerun = run_module("community_metrics.jobs.seed_from_csv", [], env)
+    rerun = run_cli(["seed"], env)
     assert rerun.returncode == 0, rerun.stderr
-    assert check_consistent(Store.connect(settings), {after}) == after
+    assert check_consistent(StoreWriter.connect(settings), {after}) == after
     assert "marked failed" in rerun.stdout
 
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
@@ -108,5 +108,5 @@ def test_sigkill_mid_write_leaves_before_or_after_and_rerun_completes(env, seed_
         pool = instance.event_log_storage.get_concurrency_info("lancedb_observations")
     assert statuses == ["FAILURE", "SUCCESS", "SUCCESS"]
     assert pool.claimed_slots == [] and pool.pending_steps == []
-    history = {r["status"] for r in Store.connect(settings).read_all(HISTORY)}
+    history = {r["status"] for r in StoreWriter.connect(settings).read_all(HISTORY)}
     assert history == {"failed", "success"}

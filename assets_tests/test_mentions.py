@@ -6,9 +6,10 @@ import datetime as dt
 import pytest
 
 from community_metrics.catalog import CatalogError, load_catalog
-from community_metrics.jobs import REFRESH_JOB, execute
+from community_metrics.jobs import REFRESH_JOB
 from community_metrics.mentions.records import clean_html, clean_markdown
 from community_metrics.partitions import WEEKLY
+from community_metrics.runner import execute
 from community_metrics.seed import parsers
 from community_metrics.store import MENTIONS
 

@@ -110,3 +110,20 @@ def test_future_dates_are_rejected(tmp_path):
     path.write_text("date,metric_id,downloads\n2026-11-24,downloads:lance:rust,10\n")
     with pytest.raises(SeedError, match=r"daily.csv:2:1: date 2026-11-24 is in the future"):
         parsers.parse_daily([path], CATALOG, TODAY)
+
+
+def test_a_file_that_is_not_utf8_names_the_file_line_and_column(tmp_path):
+    binary = tmp_path / "export.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(SeedError) as err:
+        parsers.discover(tmp_path)
+    assert str(err.value).startswith(f"{binary}:1:1: not UTF-8 text (byte 0x89)")
+    assert "\n" not in str(err.value)
+
+    binary.unlink()
+    latin1 = tmp_path / "mentions.jsonl"
+    ok = '{"id": "a", "kind": "post", "text": "lancedb", "occurred_at": "2026-01-05T10:00:00Z"}'
+    latin1.write_bytes(ok.encode() + b'\n{"id": "b", "text": "caf\xe9 lancedb"}\n')
+    files = parsers.discover(tmp_path)
+    with pytest.raises(SeedError, match=r"mentions.jsonl:2:25: not UTF-8 text \(byte 0xe9\)"):
+        parsers.parse_mentions(files.mentions, CATALOG, TODAY)

@@ -17,9 +17,10 @@ from moto.server import ThreadedMotoServer
 
 from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
-from community_metrics.jobs import SEED_JOB, WEEKLY_JOB, execute
-from community_metrics.partitions import week_keys
-from community_metrics.store import METRICS, OBSERVATIONS, STATS, Store
+from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
+from community_metrics.runner import execute
+from community_metrics.store import METRICS, OBSERVATIONS, STATS, StoreWriter
+from community_metrics.weeks import week_keys
 
 from .conftest import run_cli
 
@@ -56,7 +57,7 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
     with dg.instance_for_test() as instance:
         assert execute(defs, SEED_JOB, instance).success
         assert execute(defs, WEEKLY_JOB, instance, keys).success
-        store = Store.connect(settings)
+        store = StoreWriter.connect(settings)
         counts = {spec.name: store.count_rows(spec) for spec in (METRICS, OBSERVATIONS, STATS)}
         again = execute(defs, SEED_JOB, instance)
     assert again.success
@@ -68,7 +69,7 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
     # the search table lives there too, with its full-text index, and answers queries
     assert {"mentions.lance", "mention_embeddings.lance"} <= names
     assert store.embeddings_info()["rows"] == 32
-    assert store.search_mentions("keyword", text="Electron")[0]["key"] == "example|ex-011"
+    assert store.keyword_mentions("Electron")[0]["key"] == "example|ex-011"
 
 
 @pytest.fixture

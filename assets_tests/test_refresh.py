@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -10,12 +11,14 @@ import pytest
 
 from community_metrics.config import load_settings
 from community_metrics.definitions import build_definitions
-from community_metrics.jobs import REFRESH_JOB, execute
+from community_metrics.jobs import REFRESH_JOB
 from community_metrics.partitions import WEEKLY
+from community_metrics.runner import execute
 from community_metrics.sensors import build_failure_alert
 from community_metrics.sources.assets import crates_downloads
-from community_metrics.store import HISTORY, OBSERVATIONS, Store
+from community_metrics.store import HISTORY, OBSERVATIONS, StoreWriter
 
+from .conftest import run_cli
 from .fake_sources import FakeSources, value
 
 DOWNLOADS = {  # metric -> (fake source, package), as in the default catalog
@@ -241,7 +244,7 @@ def test_the_github_token_is_sent_but_never_logged_or_stored(
     result = execute(defs, REFRESH_JOB, instance, last_weeks(1))
     assert not result.success
     assert fake.authorizations == {f"Bearer {secret}"}
-    store = Store.connect(settings)
+    store = StoreWriter.connect(settings)
     (row,) = store.read_all(HISTORY)
     assert "stars:lance:github" in row["error_summary"]
     assert secret not in row["error_summary"]
@@ -266,3 +269,20 @@ def test_a_pypistats_outage_day_is_missing_not_zero(live, fake, instance):
         assert rows[metric]["value"] == sum(value("pypistats", package, d) for d in days)
     stored = [r for r in store.read_all(OBSERVATIONS) if r["day"] == outage]
     assert stored and not [r for r in stored if r["metric_id"].endswith(":python")]
+
+
+def test_a_failed_refresh_prints_one_line_per_failing_metric(live, fake, env):
+    fake.always("/api/v1/crates/", ("status", 502))
+    done = run_cli(["refresh", "--lookback-weeks", "0"], env)
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert [re.match(r"error: (\S+): ", line).group(1) for line in errors[:-1]] == [
+        "downloads:lance:rust",
+        "downloads:lancedb:rust",
+    ]
+    assert all("HTTP 502" in line for line in errors[:-1])
+    assert re.fullmatch(r"run \S+ failed \(details in the run's log in the UI\)", errors[-1])
+    # our lines only: no Dagster event lines, tracebacks or banners
+    ours = re.compile(r"(running |  \w+: \d+ rows|run \S+ )")
+    assert all(ours.match(line) for line in done.stdout.splitlines())
+    assert "Traceback" not in done.stderr + done.stdout

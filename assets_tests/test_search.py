@@ -11,12 +11,12 @@ from community_metrics.config import load_settings
 from community_metrics.definitions import build_definitions
 from community_metrics.embeddings import sync
 from community_metrics.embeddings.embedders import LocalEmbedder
-from community_metrics.jobs import SEED_JOB, execute
+from community_metrics.jobs import SEED_JOB
 from community_metrics.mentions.records import mention_row
+from community_metrics.runner import execute
 from community_metrics.search.core import MentionSearch, SearchError
 from community_metrics.seed.parsers import parse_mentions
-from community_metrics.store import MENTIONS, Store
-from community_metrics.store import store as store_module
+from community_metrics.store import MENTIONS, Maintenance, StoreWriter
 
 from .fake_openai import OpenAIStub
 from .test_mentions import metadata
@@ -135,8 +135,7 @@ def test_rerun_embeds_nothing_and_switching_embedder_re_embeds_all(
 
 def test_vector_index_keeps_recall_at_10(settings, monkeypatch):
     """Once the table is large enough the measured index is built; recall@10 vs brute force."""
-    monkeypatch.setattr(store_module, "VECTOR_INDEX_MIN_ROWS", 3_000)
-    store = Store.connect(settings)
+    store = StoreWriter.connect(settings, Maintenance(vector_index_min_rows=3_000))
     rng = np.random.default_rng(3)
     centers = rng.normal(size=(40, 64))
     vectors = centers[rng.integers(0, 40, 4_000)] + 0.35 * rng.normal(size=(4_000, 64))
@@ -166,14 +165,14 @@ def test_vector_index_keeps_recall_at_10(settings, monkeypatch):
     queries = centers[rng.integers(0, 40, 30)] + 0.35 * rng.normal(size=(30, 64))
     found = []
     for q in queries:
-        exact = {h["key"] for h in store.search_mentions("semantic", vector=q, exact=True)}
-        approx = {h["key"] for h in store.search_mentions("semantic", vector=q)}
+        exact = {h["key"] for h in store.nearest_mentions(q, exact=True)}
+        approx = {h["key"] for h in store.nearest_mentions(q)}
         found.append(len(exact & approx) / 10)
     assert np.mean(found) >= 0.95
 
 
 def test_an_interrupted_embedding_keeps_its_finished_chunks(settings, seed_dir, local, monkeypatch):
-    store = Store.connect(settings)
+    store = StoreWriter.connect(settings)
     store.ensure_tables()
     catalog = load_catalog(seed_dir)
     found = parse_mentions([seed_dir / "mentions.jsonl"], catalog, dt.date(2026, 11, 23))

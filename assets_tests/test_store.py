@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from community_metrics.config import load_settings
-from community_metrics.store import METRICS, OBSERVATIONS, Store, StoreError
+from community_metrics.store import METRICS, OBSERVATIONS, StoreError, StoreWriter
 
 NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 
@@ -99,7 +99,7 @@ def test_a_table_from_another_schema_is_refused_with_a_fix(store, settings):
 
 
 def _write_same_new_keys(db_path: str, seed_dir: str, run: str, barrier) -> None:
-    store = Store.connect(load_settings({"CM_DB_PATH": db_path, "CM_SEED_DIR": seed_dir}))
+    store = StoreWriter.connect(load_settings({"CM_DB_PATH": db_path, "CM_SEED_DIR": seed_dir}))
     barrier.wait()
     store.upsert(OBSERVATIONS, [observation(d, d, run=run) for d in range(1, 29)])
 

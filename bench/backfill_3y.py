@@ -10,7 +10,6 @@ the bare clients, and one bare LanceDB merge_insert of the same rows into fresh 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import tempfile
@@ -24,35 +23,23 @@ import dagster as dg  # noqa: E402
 import lancedb  # noqa: E402
 
 from assets_tests.fake_sources import FakeSources  # noqa: E402
+from community_metrics import weeks  # noqa: E402
 from community_metrics.catalog import load_catalog  # noqa: E402
 from community_metrics.config import load_settings  # noqa: E402
 from community_metrics.definitions import build_definitions  # noqa: E402
-from community_metrics.jobs import REFRESH_JOB, execute  # noqa: E402
-from community_metrics.partitions import WEEKLY  # noqa: E402
-from community_metrics.sources.assets import (  # noqa: E402
-    fetch_crates,
-    fetch_github,
-    fetch_npm,
-    fetch_pypistats,
-)
+from community_metrics.jobs import REFRESH_JOB  # noqa: E402
+from community_metrics.runner import QUIET_CONSOLE, execute  # noqa: E402
 from community_metrics.sources.clients import build_clients  # noqa: E402
-from community_metrics.store import OBSERVATIONS, STATS, Store  # noqa: E402
-
-FETCHERS = {
-    "pypistats": fetch_pypistats,
-    "npm": fetch_npm,
-    "cratesio": fetch_crates,
-    "github": fetch_github,
-}
+from community_metrics.sources.fetch import FETCHERS  # noqa: E402
+from community_metrics.store import OBSERVATIONS, STATS, StoreWriter  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weeks", type=int, default=156)
     args = parser.parse_args()
-    keys = WEEKLY.get_partition_keys()[-args.weeks :]
-    first = dt.date.fromisoformat(keys[0])
-    last = dt.date.fromisoformat(keys[-1]) + dt.timedelta(days=6)
+    keys = weeks.closed_weeks(args.weeks)
+    first, last = weeks.keys_range(keys)
 
     with tempfile.TemporaryDirectory() as tmp, FakeSources() as fake:
         env = {
@@ -71,18 +58,18 @@ def main() -> None:
             event_log = _Timed(storage.store_event)
             storage.store_event = event_log
             started = time.perf_counter()
-            result = execute(defs, REFRESH_JOB, instance, keys, run_config=_quiet())
+            result = execute(defs, REFRESH_JOB, instance, keys, run_config=QUIET_CONSOLE)
             pipeline_s = time.perf_counter() - started
         if not result.success:
             raise SystemExit("the backfill run failed")
         pipeline_requests = sum(fake.requests.values())
-        store = Store.connect(settings)
+        store = StoreWriter.connect(settings)
         observations, stats = store.read_all(OBSERVATIONS), store.read_all(STATS)
 
         # -- floor 1: the same requests with the bare clients -------------------------------
         fake.requests.clear()
         clients = build_clients(settings.sources)
-        today = dt.datetime.now(dt.UTC).date()
+        today = weeks.today()
         started = time.perf_counter()
         for metric in load_catalog(settings.seed_dir).active:
             FETCHERS[metric.source](clients, metric, first, last, today)
@@ -133,10 +120,6 @@ class _Timed:
         finally:
             self.seconds += time.perf_counter() - started
             self.calls += 1
-
-
-def _quiet() -> dict:
-    return {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 if __name__ == "__main__":

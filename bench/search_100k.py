@@ -33,8 +33,10 @@ from assets_tests.fake_openai import OpenAIStub  # noqa: E402
 from community_metrics.config import load_settings  # noqa: E402
 from community_metrics.embeddings.embedders import LocalEmbedder, OpenAIEmbedder  # noqa: E402
 from community_metrics.mentions.records import content_hash, document  # noqa: E402
-from community_metrics.store import Store  # noqa: E402
-from community_metrics.store import store as store_module  # noqa: E402
+from community_metrics.search.core import MentionSearch  # noqa: E402
+from community_metrics.store import Maintenance, StoreWriter  # noqa: E402
+from community_metrics.store.reader import NPROBES  # noqa: E402
+from community_metrics.store.writer import vector_index_config  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
 SUBJECTS = [
@@ -138,11 +140,11 @@ def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 
 
-def run_queries(store, mode, texts, vectors, exact):
+def run_queries(search, mode, texts, vectors, exact, nprobes=NPROBES):
     times, results = [], []
     for text, vector in zip(texts, vectors, strict=True):
         started = time.perf_counter()
-        hits = store.search_mentions(mode, vector=vector, text=text, limit=10, exact=exact)
+        hits = search.ranked(mode, text, vector, limit=10, exact=exact, nprobes=nprobes)
         times.append(time.perf_counter() - started)
         results.append([h["key"] for h in hits])
     return times, results
@@ -189,10 +191,10 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="cm_bench_search_")
     settings = load_settings({"CM_DB_PATH": f"{tmp}/db", "DAGSTER_HOME": tmp})
-    store = Store.connect(settings)
+    # load without an index; the indexes are built below
+    store = StoreWriter.connect(settings, Maintenance(vector_index_min_rows=10**12))
+    search = MentionSearch(store, settings.embedder)
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    default_nprobes, default_min_rows = store_module.NPROBES, store_module.VECTOR_INDEX_MIN_ROWS
-    store_module.VECTOR_INDEX_MIN_ROWS = 10**12  # load without an index; indexes built below
     chunk = 25_000
     began = time.perf_counter()
     for offset in range(0, len(texts), chunk):
@@ -226,7 +228,7 @@ def main() -> None:
     print(f"\n== search, {len(query_texts)} queries, limit 10, p50 / p99 ms ==")
     truth = {}
     for mode in ("semantic", "keyword", "hybrid"):
-        times, results = run_queries(store, mode, query_texts, query_vectors, exact=True)
+        times, results = run_queries(search, mode, query_texts, query_vectors, exact=True)
         truth[mode] = results
         print(
             f"{mode:8s} no vector index (brute force): {percentile(times, 50):6.1f} / "
@@ -235,7 +237,7 @@ def main() -> None:
 
     n = len(texts)
     candidates = [
-        ("store default (IVF_FLAT sqrt(n))", None, default_nprobes),
+        ("store default (IVF_FLAT sqrt(n))", None, NPROBES),
         ("IVF_FLAT partitions=n/1000 nprobes=20", IvfFlat("cosine", num_partitions=n // 1000), 20),
         ("IVF_FLAT partitions=n/1000 nprobes=10", IvfFlat("cosine", num_partitions=n // 1000), 10),
         (
@@ -248,12 +250,15 @@ def main() -> None:
     ]
     print("\n== vector indexes: build s, semantic p50/p99 ms, hybrid p50/p99 ms, recall@10 ==")
     for name, config, nprobes in candidates:
-        store_module.NPROBES = nprobes
         began = time.perf_counter()
         store.build_vector_index(config)
         built = time.perf_counter() - began
-        sem_t, sem_r = run_queries(store, "semantic", query_texts, query_vectors, exact=False)
-        hyb_t, hyb_r = run_queries(store, "hybrid", query_texts, query_vectors, exact=False)
+        sem_t, sem_r = run_queries(
+            search, "semantic", query_texts, query_vectors, exact=False, nprobes=nprobes
+        )
+        hyb_t, hyb_r = run_queries(
+            search, "hybrid", query_texts, query_vectors, exact=False, nprobes=nprobes
+        )
         print(
             f"{name:40s} build {built:5.1f}  semantic {percentile(sem_t, 50):5.1f} / "
             f"{percentile(sem_t, 99):5.1f}  hybrid {percentile(hyb_t, 50):5.1f} / "
@@ -261,8 +266,8 @@ def main() -> None:
             f"{recall(truth['semantic'], sem_r):.3f} hybrid {recall(truth['hybrid'], hyb_r):.3f}"
         )
     print(
-        f"\nstore default: {store_module.vector_index_config(n)!r} from "
-        f"{default_min_rows:,} rows, nprobes {default_nprobes} (tmp db: {tmp})"
+        f"\nstore default: {vector_index_config(n)!r} from "
+        f"{Maintenance().vector_index_min_rows:,} rows, nprobes {NPROBES} (tmp db: {tmp})"
     )
 
 

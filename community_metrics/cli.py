@@ -1,117 +1,61 @@
 """`community-metrics`: run the pipeline and inspect the store from a terminal.
 
-Every run goes through the Dagster instance in DAGSTER_HOME (the same one the UI reads), so CLI
-runs appear in the UI's run history next to scheduled and UI-launched ones.
+Parsing and printing only: jobs run through `runner` (the Dagster instance in DAGSTER_HOME, the
+same one the UI reads), `status` and `search` read through the store's reader, and `up`
+supervises the UI processes through `supervisor`.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections import Counter
-from pathlib import Path
 
+from community_metrics import weeks
 from community_metrics.catalog import CatalogError
-from community_metrics.config import DEFAULT_DAGSTER_HOME, PROJECT_ROOT, ConfigError, Settings
-from community_metrics.partitions import WEEKLY, monday_of, week_keys
-
-SERVER_WAIT_SECONDS = 240
-STOP_GRACE_SECONDS = 30
-# `dagster dev` is superseded by `dg dev` (another package); the notice is noise for users.
-SUPERSEDED_WARNING = "ignore:Function `dev_command` is superseded"
-# Events still reach the instance (and the UI); the terminal shows the summary lines only.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+from community_metrics.config import ConfigError, Settings, get_settings
+from community_metrics.store import StoreError
 
 
 class UsageError(Exception):
     """Bad command-line arguments: exit code 2."""
 
 
-def _settings() -> Settings:
-    from community_metrics.config import get_settings
-
-    return get_settings()
-
-
-def prepare_dagster_home(settings: Settings) -> Path:
-    """Point DAGSTER_HOME at the instance folder; the default folder gets our dagster.yaml."""
-    home = settings.dagster_home
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    if home == PROJECT_ROOT / DEFAULT_DAGSTER_HOME:
-        source = PROJECT_ROOT / "dagster.yaml"
-        target = home / "dagster.yaml"
-        if not target.exists() or target.read_bytes() != source.read_bytes():
-            shutil.copyfile(source, target)
-    return home
-
-
-def _instance(settings: Settings):
-    import dagster as dg
-
-    prepare_dagster_home(settings)
-    return dg.DagsterInstance.get()
-
-
-def _defs(settings: Settings):
-    from community_metrics.definitions import build_definitions
-
-    return build_definitions(settings)
+def _print_report(report) -> None:
+    for asset in report.assets:
+        span = f" over {asset.weeks} week{'s' if asset.weeks != 1 else ''}"
+        print(
+            f"  {asset.name}: {asset.rows} rows{span if report.partition_keys else ''}, "
+            f"{asset.inserted} inserted, {asset.updated} updated "
+            f"(table {asset.table} v{asset.version})"
+        )
+    if report.success:
+        print(f"run {report.run_id} succeeded", flush=True)
+        return
+    for name, error in sorted(report.errors.items()):
+        print(f"error: {name}: {error}", file=sys.stderr)
+    print(f"run {report.run_id} failed (details in the run's log in the UI)", file=sys.stderr)
 
 
 def run_job(settings: Settings, job_name: str, partition_keys: list[str] | None = None) -> bool:
-    """Execute a job through the instance; print what each asset wrote. True on success."""
-    import dagster as dg
+    """Run a job, print what each asset wrote and one line per error. True on success."""
+    from community_metrics import runner
 
-    from community_metrics.jobs import execute, reap_dead_runs
-    from community_metrics.runs import mark_dead_run
-    from community_metrics.store import Store
-
-    defs = _defs(settings)
     label = f" for weeks {partition_keys[0]}..{partition_keys[-1]}" if partition_keys else ""
     print(f"running {job_name}{label}", flush=True)
-    with _instance(settings) as instance:
-        for dead in reap_dead_runs(instance):
-            message = "its process died (killed?) before the run finished"
-            mark_dead_run(Store.connect(settings), dead.run_id, dead.job_name, message)
-            print(f"run {dead.run_id} ({dead.job_name}): {message}; marked failed", flush=True)
-        result = execute(defs, job_name, instance, partition_keys, run_config=QUIET_CONSOLE)
-    # A range run records one materialization per partition, all with the run's metadata.
-    partitions: Counter[str] = Counter()
-    summaries: dict[str, dict] = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        name = materialization.asset_key.to_user_string()
-        partitions[name] += 1
-        summaries[name] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
-    for name, meta in summaries.items():
-        count = partitions[name]
-        weeks = f" over {count} week{'s' if count != 1 else ''}" if partition_keys else ""
-        print(
-            f"  {name}: {meta.get('dagster/row_count')} rows{weeks}, "
-            f"{meta.get('rows_inserted')} inserted, {meta.get('rows_updated')} updated "
-            f"(table {meta.get('table')} v{meta.get('table_version')})"
-        )
-    if not result.success:
-        for event in result.all_events:
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                error = event.step_failure_data.error
-                message = error.message.strip() if error else "unknown error"
-                print(f"error in {event.step_key}: {message}", file=sys.stderr)
-        print(f"run {result.run_id} failed", file=sys.stderr)
-        return False
-    print(f"run {result.run_id} succeeded")
-    return True
+    report = runner.run_job(
+        settings,
+        job_name,
+        partition_keys,
+        on_reaped=lambda run: print(
+            f"run {run.run_id} ({run.job_name}): {runner.DEAD_RUN}; marked failed", flush=True
+        ),
+    )
+    _print_report(report)
+    return report.success
 
 
 def _parse_day(value: str, flag: str) -> dt.date:
@@ -125,21 +69,19 @@ def lookback_keys(lookback_weeks: int) -> list[str]:
     """The week that just closed and the `lookback_weeks` weeks before it."""
     if lookback_weeks < 0:
         raise UsageError("--lookback-weeks must be 0 or more")
-    from community_metrics.schedules import refresh_keys
-
-    return refresh_keys(dt.datetime.now(dt.UTC), lookback_weeks)
+    return weeks.closed_weeks(lookback_weeks + 1)
 
 
 def backfill_keys(start: dt.date, end: dt.date) -> list[str]:
     if start > end:
         raise UsageError(f"--from {start} is after --to {end}")
-    keys = week_keys(start, end)
+    keys = weeks.week_keys(start, end)
     if not keys:
         raise UsageError(
             f"no completed week between {start} and {end}: weeks run Monday to Sunday (UTC) "
-            f"from {WEEKLY.get_first_partition_key()} to {WEEKLY.get_last_partition_key()}"
+            f"from {weeks.FIRST_WEEK} to {weeks.latest_closed_week()}"
         )
-    if monday_of(end).isoformat() > keys[-1]:
+    if weeks.week_key(end) > keys[-1]:
         raise UsageError(
             f"--to {end} is in a week that has not finished; the last completed week starts "
             f"{keys[-1]}"
@@ -160,8 +102,8 @@ def _weeks_job(args) -> str:
 
 
 def _lookback(settings: Settings, args) -> list[str]:
-    weeks = args.lookback_weeks
-    return lookback_keys(settings.sources.refresh_lookback_weeks if weeks is None else weeks)
+    n = args.lookback_weeks
+    return lookback_keys(settings.sources.refresh_lookback_weeks if n is None else n)
 
 
 def cmd_refresh(settings: Settings, args) -> int:
@@ -181,100 +123,43 @@ def cmd_backfill(settings: Settings, args) -> int:
     return 0 if run_job(settings, _weeks_job(args), keys) else 1
 
 
-def collect_status(settings: Settings, runs: int = 10) -> dict:
-    from community_metrics.catalog import load_catalog
-    from community_metrics.store import OBSERVATIONS, Store
-
-    store = Store.connect(settings)
-    catalog = load_catalog(settings.seed_dir)
-    stats = store.stats()
-    observed = Counter(r["metric_id"] for r in store.read_all(OBSERVATIONS))
-    metrics = []
-    for metric in catalog:
-        weekly = [
-            r for r in stats if r["metric_id"] == metric.metric_id and r["source_window"] == "week"
-        ]
-        snaps = [
-            r for r in stats if r["metric_id"] == metric.metric_id and r["source_window"] != "week"
-        ]
-        latest = max(weekly, key=lambda r: r["period_end"], default=None)
-        metrics.append(
-            {
-                "metric_id": metric.metric_id,
-                "display_name": metric.display_name,
-                "active": metric.active,
-                "rows": len(weekly) + len(snaps),
-                "weekly_rows": len(weekly),
-                "snapshot_rows": len(snaps),
-                "observations": observed.get(metric.metric_id, 0),
-                "latest_period_end": latest["period_end"].isoformat() if latest else None,
-                "latest_value": latest["value"] if latest else None,
-                "latest_snapshot": max((r["period_end"] for r in snaps), default=None),
-            }
-        )
-    for entry in metrics:
-        if entry["latest_snapshot"] is not None:
-            entry["latest_snapshot"] = entry["latest_snapshot"].isoformat()
-    history = []
-    for row in store.history(limit=runs):
-        history.append(
-            {
-                "run_id": row["run_id"],
-                "job_name": row["job_name"],
-                "assets": list(row["assets"]),
-                "partitions": f"{row['partition_start']}..{row['partition_end']}"
-                if row["partition_start"]
-                else None,
-                "started_at": row["started_at"].isoformat(),
-                "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
-                "status": row["status"],
-                "rows_inserted": row["rows_inserted"],
-                "rows_updated": row["rows_updated"],
-                "errors": json.loads(row["error_summary"]) if row["error_summary"] else {},
-            }
-        )
-    return {
-        "storage": settings.describe(),
-        "tables": store.table_info(),
-        "metrics": metrics,
-        "runs": history,
-    }
-
-
 def cmd_status(settings: Settings, args) -> int:
-    status = collect_status(settings)
+    from community_metrics.status import collect_status
+    from community_metrics.store import StoreReader
+
+    status = collect_status(StoreReader.connect(settings))
     if args.json:
-        print(json.dumps(status, indent=2))
+        print(json.dumps(status.as_dict(), indent=2))
         return 0
-    print(status["storage"])
+    print(status.storage)
     print("\ntables:")
-    for t in status["tables"]:
-        print(f"  {t['table']:<19} {t['rows']:>7} rows  version {t['version']}")
+    for t in status.tables:
+        print(f"  {t.table:<19} {t.rows:>7} rows  version {t.version}")
     print("\nmetrics:")
-    for m in status["metrics"]:
-        state = "" if m["active"] else " (inactive)"
+    if not status.metrics:
+        print("  none stored yet: run `community-metrics seed`")
+    for m in status.metrics:
+        state = "" if m.active else " (inactive)"
         print(
-            f"  {m['metric_id']:<26} weekly {m['weekly_rows']:>4}"
-            f"  snapshots {m['snapshot_rows']:>3}"
-            f"  observations {m['observations']:>5}  latest week ends {m['latest_period_end']}"
-            f"{state}"
+            f"  {m.metric_id:<26} weekly {m.weekly_rows:>4}  snapshots {m.snapshot_rows:>3}"
+            f"  observations {m.observations:>5}  latest week ends {m.latest_period_end}{state}"
         )
     print("\nlast runs:")
-    for r in status["runs"]:
-        extra = f"  errors: {r['errors']}" if r["errors"] else ""
+    for r in status.runs:
+        extra = f"  errors: {r.errors}" if r.errors else ""
         print(
-            f"  {r['started_at'][:19]}  {r['status']:<8} {r['job_name']:<20} "
-            f"{r['partitions'] or '-':<24} +{r['rows_inserted']} ~{r['rows_updated']}{extra}"
+            f"  {r.started_at:%Y-%m-%dT%H:%M:%S}  {r.status:<8} {r.job_name:<20} "
+            f"{r.partitions or '-':<24} +{r.rows_inserted} ~{r.rows_updated}{extra}"
         )
     return 0
 
 
 def cmd_search(settings: Settings, args) -> int:
     from community_metrics.search.core import MentionSearch, SearchError
-    from community_metrics.store import Store
+    from community_metrics.store import StoreReader
 
     try:
-        hits = MentionSearch(Store.connect(settings), settings.embedder).search(
+        hits = MentionSearch(StoreReader.connect(settings), settings.embedder).search(
             args.query,
             args.mode,
             products=args.product or (),
@@ -301,121 +186,40 @@ def cmd_search(settings: Settings, args) -> int:
     return 0
 
 
-# -- up ---------------------------------------------------------------------------------------
-
-
-def missing_work(settings: Settings) -> tuple[bool, list[str]]:
-    """Whether the seed must run, and the weekly partitions the stored observations support
-    that are not materialized yet."""
-    import dagster as dg
-
-    from community_metrics.jobs import SEED_JOB
-    from community_metrics.store import METRICS, OBSERVATIONS, Store
-
-    store = Store.connect(settings)
-    with _instance(settings) as instance:
-        seed_assets = _defs(settings).resolve_job_def(SEED_JOB).asset_layer.selected_asset_keys
-        seed_needed = store.count_rows(METRICS) == 0 or any(
-            instance.get_latest_materialization_event(key) is None for key in seed_assets
-        )
-        done = instance.get_materialized_partitions(dg.AssetKey("weekly_metrics"))
-    if seed_needed:
-        return True, []
-    days = [r["day"] for r in store.read_all(OBSERVATIONS)]
-    if not days:
-        return False, []
-    supported = week_keys(min(days), dt.datetime.now(dt.UTC).date())
-    return False, [k for k in supported if k not in done]
-
-
-def _server_ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/server_info", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop_server(server: subprocess.Popen) -> None:
-    """SIGINT the server's whole process group (webserver, daemon, code servers), then SIGKILL
-    whatever is left, so nothing outlives `up`."""
-    if server.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.wait(timeout=STOP_GRACE_SECONDS)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
-
-
-def _create_instance_storage(settings: Settings) -> None:
-    """Create the instance's run, event and schedule storage before `dagster dev` starts.
-
-    On a new DAGSTER_HOME both processes would otherwise create the SQLite schema at once, and
-    one fails with "table runs already exists".
-    """
-    import dagster as dg
-
-    with _instance(settings) as instance:
-        instance.get_run_records(limit=1)
-        instance.get_latest_materialization_event(dg.AssetKey("metric_catalog"))
-        instance.all_instigator_state()
-
-
 def _terminate(*_):
     raise SystemExit(0)
 
 
 def cmd_up(settings: Settings, args) -> int:
+    from community_metrics import runner
     from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
+    from community_metrics.supervisor import DagsterDev, ServerError
 
-    home = prepare_dagster_home(settings)
-    url = f"http://{args.host}:{args.port}"
+    home = runner.prepare_dagster_home(settings)
     print(f"storage: {settings.describe()}\nDagster home: {home}", flush=True)
     # A process started in the background may inherit SIGINT as ignored; the server must not.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
-    _create_instance_storage(settings)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(PROJECT_ROOT / "workspace.yaml"),
-            "-h",
-            args.host,
-            "-p",
-            str(args.port),
-        ],
-        # Run from DAGSTER_HOME: dagster dev warns about a dagster.yaml in its working folder.
-        cwd=home,
-        env={**os.environ, "PYTHONWARNINGS": SUPERSEDED_WARNING},
-        start_new_session=True,
-    )
+    runner.create_instance_storage(settings)
+    server = DagsterDev(home, args.host, args.port)
+    server.start()
     try:
         ok = True
-        seed_needed, _ = missing_work(settings)
+        seed_needed, _ = runner.missing_work(settings)
         if seed_needed:
             ok = run_job(settings, SEED_JOB)
         if ok:
-            _, weeks = missing_work(settings)
-            if weeks:
-                ok = run_job(settings, WEEKLY_JOB, [weeks[0], weeks[-1]])
+            _, missing = runner.missing_work(settings)
+            if missing:
+                ok = run_job(settings, WEEKLY_JOB, [missing[0], missing[-1]])
             else:
                 print("weekly metrics: nothing missing", flush=True)
-        deadline = time.monotonic() + SERVER_WAIT_SECONDS
-        while not _server_ready(url):
-            if server.poll() is not None:
-                print(f"the Dagster server exited with code {server.returncode}", file=sys.stderr)
-                return 1
-            if time.monotonic() > deadline:
-                print(f"the Dagster UI did not answer at {url} in time", file=sys.stderr)
-                return 1
-            time.sleep(1)
-        print(f"Dagster UI ready: {url}  (Ctrl-C to stop)", flush=True)
+        try:
+            server.wait_ready()
+        except ServerError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        print(f"Dagster UI ready: {server.url}  (Ctrl-C to stop)", flush=True)
         if not ok:
             print("a run failed: see the run in the UI, or above", file=sys.stderr)
         server.wait()
@@ -423,7 +227,7 @@ def cmd_up(settings: Settings, args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop_server(server)
+        server.stop()
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -478,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        settings = _settings()
+        settings = get_settings()
         code = args.func(settings, args)
     except UsageError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
@@ -486,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (ConfigError, CatalogError) as exc:
         print(f"{parser.prog}: configuration error: {exc}", file=sys.stderr)
+        return 1
+    except StoreError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader went away (`status | head`): not an error worth a traceback

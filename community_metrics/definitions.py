@@ -16,14 +16,15 @@ from community_metrics.sources.assets import SOURCE_ASSETS
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    # Validate the catalog at load time: a broken catalog shows as a code-location error.
-    load_catalog(settings.seed_dir)
+    """Every definition, with the catalog read once here: a broken catalog is a code-location
+    error, and every asset of a run sees the catalog that was validated."""
+    catalog = load_catalog(settings.seed_dir)
     return dg.Definitions(
         assets=[*SEED_ASSETS, *SOURCE_ASSETS, mentions, weekly_metrics, mention_embeddings],
         jobs=[seed_job, weekly_metrics_job, refresh_job],
         schedules=[build_weekly_refresh(settings.sources.refresh_lookback_weeks)],
         sensors=[build_failure_alert(settings)],
-        resources={"cm": MetricsResources(settings)},
+        resources={"cm": MetricsResources(settings, catalog)},
         executor=dg.in_process_executor,
     )
 

@@ -1,30 +1,32 @@
-"""The resource assets use to reach settings, the catalog and the store."""
+"""The resource assets use to reach settings, the catalog and the store's writer."""
 
 from __future__ import annotations
 
-from community_metrics.catalog import Catalog, load_catalog
+from community_metrics.catalog import Catalog
 from community_metrics.config import Settings
 from community_metrics.sources.clients import SourceClients, build_clients
-from community_metrics.store import Store
+from community_metrics.store import StoreWriter
 
 
 class MetricsResources:
-    """Settings plus lazily opened store; the catalog is re-read on each use so edits apply."""
+    """Settings, the catalog the code location validated at load, and a lazily opened writer.
 
-    def __init__(self, settings: Settings):
+    Every run loads the code location anew (a CLI command, a run worker of the daemon or UI),
+    so an edited catalog applies to the next run; within a run every asset sees the same one.
+    """
+
+    def __init__(self, settings: Settings, catalog: Catalog):
         self.settings = settings
-        self._store: Store | None = None
+        self.catalog = catalog
+        self._store: StoreWriter | None = None
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreWriter:
         if self._store is None:
-            store = Store.connect(self.settings)
+            store = StoreWriter.connect(self.settings)
             store.ensure_tables()
             self._store = store
         return self._store
-
-    def catalog(self) -> Catalog:
-        return load_catalog(self.settings.seed_dir)
 
     def clients(self) -> SourceClients:
         """Fresh source clients (their own connections and request counters) for one asset."""

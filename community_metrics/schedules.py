@@ -1,17 +1,9 @@
 """The weekly refresh schedule: Mondays 06:00 UTC, the week that just closed plus a lookback."""
 
-import datetime as dt
-
 import dagster as dg
 
 from community_metrics.jobs import REFRESH_JOB, range_tags, refresh_job
-from community_metrics.partitions import WEEKLY
-
-
-def refresh_keys(now: dt.datetime, lookback_weeks: int) -> list[str]:
-    """The last completed week at `now` and the `lookback_weeks` weeks before it."""
-    keys = WEEKLY.get_partition_keys(current_time=now)
-    return keys[-(lookback_weeks + 1) :]
+from community_metrics.weeks import closed_weeks
 
 
 def build_weekly_refresh(lookback_weeks: int) -> dg.ScheduleDefinition:
@@ -25,7 +17,7 @@ def build_weekly_refresh(lookback_weeks: int) -> dg.ScheduleDefinition:
         "it (late revisions), as one run.",
     )
     def weekly_refresh(context: dg.ScheduleEvaluationContext):
-        keys = refresh_keys(context.scheduled_execution_time, lookback_weeks)
+        keys = closed_weeks(lookback_weeks + 1, context.scheduled_execution_time)
         return dg.RunRequest(run_key=f"{REFRESH_JOB}:{keys[-1]}", tags=range_tags(keys))
 
     return weekly_refresh

@@ -5,18 +5,16 @@ import dagster as dg
 from community_metrics.embeddings.embedders import build_embedder, embedder_id
 from community_metrics.embeddings.sync import sync_embeddings
 from community_metrics.mentions.assets import mentions
-from community_metrics.metadata import write_metadata
 from community_metrics.resources import MetricsResources
-from community_metrics.runs import tracked
 from community_metrics.seed.assets import example_mentions
 from community_metrics.store import WriteResult
+from community_metrics.tracking import store_asset, tracked, write_metadata
 
 
-@dg.asset(
-    group_name="embeddings",
-    kinds={"lancedb", "onnx"},
+@store_asset(
+    group="embeddings",
+    kinds={"onnx"},
     deps=[mentions, example_mentions],
-    required_resource_keys={"cm"},
     pool="lancedb_embeddings",
     description="Mention vectors for semantic search (CM_EMBEDDER): only new or changed "
     "mentions are embedded; a different embedder re-embeds all.",

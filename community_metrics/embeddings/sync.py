@@ -15,13 +15,7 @@ from dataclasses import dataclass, field
 
 from community_metrics.embeddings.embedders import Usage
 from community_metrics.mentions.records import document
-from community_metrics.store import Store, WriteResult, embeddings_spec
-from community_metrics.store.schemas import SEARCH_FIELDS
-from community_metrics.store.store import row_hash
-
-# row hashes do not depend on the vector width
-_HASH_SPEC = embeddings_spec(1)
-
+from community_metrics.store import SEARCH_FIELDS, StoreWriter, WriteResult, embedding_row_hash
 
 # Rows embedded and committed together: a crash loses at most one chunk of work, and the
 # next run picks up after the last commit. A switch of embedder is the exception (see below).
@@ -42,7 +36,7 @@ class SyncResult:
 
 
 def sync_embeddings(
-    store: Store,
+    store: StoreWriter,
     embedder_id: str,
     make_embedder: Callable[[], object],
     progress: Callable[[int, int], None] = lambda done, total: None,
@@ -70,7 +64,7 @@ def sync_embeddings(
         stored = existing.get(key)
         if stored is None or stored[1] != mention["content_hash"]:
             to_embed.append(row)
-        elif stored[0] != row_hash(_HASH_SPEC, row):
+        elif stored[0] != embedding_row_hash(row):
             to_copy.append((key, row))
         else:
             unchanged += 1

@@ -9,22 +9,18 @@ import dagster as dg
 import httpx
 
 from community_metrics.mentions.records import mention_row
-from community_metrics.metadata import write_metadata
-from community_metrics.partitions import WEEKLY
 from community_metrics.resources import MetricsResources
-from community_metrics.runs import tracked
 from community_metrics.seed.assets import metric_catalog
 from community_metrics.sources.http import NotAvailable, SourceError
 from community_metrics.store import MENTIONS
+from community_metrics.tracking import failure, store_asset, tracked, write_metadata
 
 
-@dg.asset(
-    group_name="sources",
-    kinds={"lancedb", "api"},
-    partitions_def=WEEKLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@store_asset(
+    group="sources",
+    kinds={"api"},
+    weekly=True,
     deps=[metric_catalog],
-    required_resource_keys={"cm"},
     pool="lancedb_mentions",
     description="Hacker News stories and comments, GitHub issues and discussions mentioning "
     "each product's search terms (catalog [products.NAME]).",
@@ -32,7 +28,7 @@ from community_metrics.store import MENTIONS
 def mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     store = cm.store
-    catalog = cm.catalog()
+    catalog = cm.catalog
     terms = catalog.search_terms()
     start, end = context.partition_time_window  # [first Monday, Monday after the last), UTC
     clients = cm.clients()
@@ -63,7 +59,7 @@ def mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         rows = [mention_row(f, catalog, now, context.run.run_id) for f in found]
         result = outcome.add(store.upsert(MENTIONS, rows))
         if outcome.errors:
-            raise outcome.failure("mention source errors", partial=bool(counts))
+            raise failure(outcome, "mention source errors", partial=bool(counts))
     return dg.MaterializeResult(
         metadata={
             **write_metadata(result, store.count_rows(MENTIONS)),

@@ -14,8 +14,8 @@ import re
 from html.parser import HTMLParser
 
 from community_metrics.catalog import Catalog
-from community_metrics.partitions import monday_of
 from community_metrics.sources.mention import FoundMention
+from community_metrics.weeks import monday_of
 
 _BLOCK_TAGS = {"p", "br", "div", "pre", "li", "blockquote", "tr", "h1", "h2", "h3", "h4"}
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)

@@ -4,24 +4,19 @@ import datetime as dt
 
 import dagster as dg
 
-from community_metrics.catalog import CatalogError
-from community_metrics.metadata import write_metadata
+from community_metrics import weeks
 from community_metrics.metrics.weekly import compute_weekly, mark_revisions
-from community_metrics.partitions import WEEKLY
 from community_metrics.resources import MetricsResources
-from community_metrics.runs import tracked
 from community_metrics.seed.assets import daily_downloads, metric_catalog, star_history
 from community_metrics.sources.assets import SOURCE_ASSETS
 from community_metrics.store import STATS
+from community_metrics.tracking import store_asset, tracked, upstream_errors, write_metadata
 
 
-@dg.asset(
-    group_name="metrics",
-    kinds={"lancedb"},
-    partitions_def=WEEKLY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@store_asset(
+    group="metrics",
+    weekly=True,
     deps=[metric_catalog, star_history, daily_downloads, *SOURCE_ASSETS],
-    required_resource_keys={"cm"},
     pool="lancedb_stats",
     description=(
         "Weekly stats (Monday-Sunday, UTC) from stored observations: download totals with "
@@ -31,13 +26,11 @@ from community_metrics.store import STATS
 def weekly_metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     store = cm.store
-    weeks = [dt.date.fromisoformat(key) for key in context.partition_keys]
-    first, last = weeks[0], weeks[-1] + dt.timedelta(days=6)
+    keys = context.partition_keys
+    first, last = weeks.keys_range(keys)
+    mondays = [weeks.parse_week_key(k) for k in keys]
     with tracked(context, store) as outcome:
-        try:
-            metrics = cm.catalog().active
-        except CatalogError as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        metrics = cm.catalog.active
         downloads = [m.metric_id for m in metrics if m.family == "downloads"]
         stars = [m.metric_id for m in metrics if m.family == "stars"]
         observations = []
@@ -47,20 +40,19 @@ def weekly_metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             # Stars need the value before the range (carried forward) and whether a later
             # observation exists, so read their whole (small) series.
             observations += store.observations(stars)
-        rows, report = compute_weekly(metrics, observations, weeks)
+        rows, report = compute_weekly(metrics, observations, mondays)
         existing = store.stats([m.metric_id for m in metrics], "week", first, last)
         rows, revised = mark_revisions(rows, existing)
         now = dt.datetime.now(dt.UTC)
         rows = [{**r, "run_id": context.run.run_id, "updated_at": now} for r in rows]
         result = outcome.add(store.upsert(STATS, rows))
-        # Source assets of this run that lost metrics left their errors in history: the weeks
-        # are computed from what was stored, then the run fails so the alerts fire.
-        run_row = store.history(run_id=context.run.run_id)
-        if run_row and run_row[0]["status"] != "success" and run_row[0]["error_summary"]:
+        # Source assets of this run that lost metrics reported them in their materialization:
+        # the weeks are computed from what was stored, then the run fails so the alerts fire.
+        if source_errors := upstream_errors(context, SOURCE_ASSETS):
             outcome.partial = True
             raise dg.Failure(
                 description="weekly metrics written, but sources failed: "
-                + run_row[0]["error_summary"],
+                + "; ".join(f"{m}: {e}" for m, e in sorted(source_errors.items())),
                 allow_retries=False,
             )
     if report.missing:
@@ -72,9 +64,9 @@ def weekly_metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             **write_metadata(result, store.count_rows(STATS)),
-            "weeks": dg.MetadataValue.int(len(weeks)),
-            "first_week": dg.MetadataValue.text(weeks[0].isoformat()),
-            "last_week": dg.MetadataValue.text(weeks[-1].isoformat()),
+            "weeks": dg.MetadataValue.int(len(keys)),
+            "first_week": dg.MetadataValue.text(keys[0]),
+            "last_week": dg.MetadataValue.text(keys[-1]),
             "download_completeness": dg.MetadataValue.float(completeness)
             if completeness is not None
             else dg.MetadataValue.text("no download weeks"),

@@ -1,8 +1,9 @@
-"""Mention search used by the API: semantic, keyword (BM25) and hybrid (reciprocal rank fusion).
+"""Mention search: semantic, keyword (BM25) and hybrid (reciprocal rank fusion of both).
 
-Plain Python over the store: no Dagster, no HTTP. The query is embedded with the configured
-embedder, which must be the one that made the stored vectors (comparing vectors of two models
-is meaningless), so a mismatch is an error that says how to fix it.
+Used by `community-metrics search`; plain Python over a `StoreReader`: no Dagster, no HTTP.
+The query is embedded with the configured embedder, which must be the one that made the
+stored vectors (comparing vectors of two models is meaningless), so a mismatch is an error
+that says how to fix it.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ from dataclasses import dataclass
 
 from community_metrics.config import EmbedderSettings
 from community_metrics.embeddings.embedders import build_embedder, embedder_id
-from community_metrics.store import SEARCH_MODES, Store, StoreError, mention_filter
+from community_metrics.search.fusion import reciprocal_rank_fusion
+from community_metrics.store import StoreError, StoreReader, mention_filter
+from community_metrics.store.reader import NPROBES
 
+SEARCH_MODES = ("semantic", "keyword", "hybrid")
+# Hybrid fetches each ranking this much deeper than asked, so an item ranked well by one leg
+# and poorly by the other still has a rank on both sides.
+HYBRID_DEPTH = 4
 MAX_LIMIT = 100
 MAX_QUERY_CHARS = 1000
 SNIPPET_CHARS = 280
@@ -59,7 +66,7 @@ class MentionSearch:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreReader,
         settings: EmbedderSettings,
         make_embedder: Callable[[EmbedderSettings], object] = build_embedder,
     ):
@@ -80,6 +87,33 @@ class MentionSearch:
         if self._embedder is None:
             self._embedder = self._make(self.settings)
         return self._embedder.embed([query])[0].tolist()
+
+    def ranked(
+        self,
+        mode: str,
+        text: str,
+        vector: Sequence[float] | None,
+        *,
+        where: str | None = None,
+        limit: int = 10,
+        exact: bool = False,
+        nprobes: int = NPROBES,
+    ) -> list[dict]:
+        """Stored hits for an already embedded query, best first (what `search` ranks)."""
+        if mode == "keyword":
+            return self.store.keyword_mentions(text, where=where, limit=limit)
+        if mode == "semantic":
+            return self.store.nearest_mentions(
+                vector, where=where, limit=limit, exact=exact, nprobes=nprobes
+            )
+        depth = max(limit * HYBRID_DEPTH, 40)
+        rankings = [
+            self.store.nearest_mentions(
+                vector, where=where, limit=depth, exact=exact, nprobes=nprobes
+            ),
+            self.store.keyword_mentions(text, where=where, limit=depth),
+        ]
+        return reciprocal_rank_fusion(rankings, limit)
 
     def search(
         self,
@@ -112,9 +146,7 @@ class MentionSearch:
         except StoreError as exc:
             raise SearchError(f"invalid filter: {exc}") from exc
         vector = self._query_vector(query) if mode != "keyword" else None
-        rows = self.store.search_mentions(
-            mode, vector=vector, text=query, where=where, limit=limit, exact=exact
-        )
+        rows = self.ranked(mode, query, vector, where=where, limit=limit, exact=exact)
         return [
             Hit(
                 key=row["key"],

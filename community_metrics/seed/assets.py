@@ -8,50 +8,34 @@ import datetime as dt
 
 import dagster as dg
 
-from community_metrics.catalog import CatalogError
+from community_metrics import weeks
 from community_metrics.mentions.records import mention_row
-from community_metrics.metadata import write_metadata
 from community_metrics.resources import MetricsResources
-from community_metrics.runs import tracked
 from community_metrics.seed import parsers
 from community_metrics.store import MENTIONS, METRICS, OBSERVATIONS, STATS
+from community_metrics.tracking import store_asset, tracked, user_failure, write_metadata
 
 GROUP = "seed"
-USER_ERRORS = (CatalogError, parsers.SeedError)
-
-
-def _user_failure(exc: Exception) -> dg.Failure:
-    return dg.Failure(description=str(exc), allow_retries=False)
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _parse_seed(cm: MetricsResources, files_attr: str, parse):
-    """(catalog, files, parsed) for one kind of seed file; a user error fails the asset
-    without retries, naming the file, line and field."""
+    """(files, parsed) for one kind of seed file; a bad file fails the asset without retries,
+    naming the file, line and field."""
     try:
-        catalog = cm.catalog()
         files = getattr(parsers.discover(cm.settings.seed_dir), files_attr)
-        return catalog, files, parse(files, catalog, _today())
-    except USER_ERRORS as exc:
-        raise _user_failure(exc) from exc
+        return files, parse(files, cm.catalog, weeks.today())
+    except parsers.SeedError as exc:
+        raise user_failure(exc) from exc
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"lancedb"},
-    required_resource_keys={"cm"},
+@store_asset(
+    group=GROUP,
     description="The metric catalog (seed_data/catalog.toml) mirrored into the `metrics` table.",
 )
 def metric_catalog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
+    catalog = cm.catalog
     with tracked(context, cm.store) as outcome:
-        try:
-            catalog = cm.catalog()
-        except CatalogError as exc:
-            raise _user_failure(exc) from exc
         now = dt.datetime.now(dt.UTC)
         rows = [{**m.as_row(), "updated_at": now} for m in catalog]
         result = outcome.add(cm.store.upsert(METRICS, rows, mirror=True))
@@ -65,19 +49,18 @@ def metric_catalog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
 
 
 def _observation_asset(name: str, files_attr: str, parse, description: str):
-    @dg.asset(
+    @store_asset(
         name=name,
-        group_name=GROUP,
-        kinds={"lancedb", "csv"},
+        group=GROUP,
+        kinds={"csv"},
         deps=[metric_catalog],
-        required_resource_keys={"cm"},
         pool="lancedb_observations",
         description=description,
     )
     def _asset(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         cm: MetricsResources = context.resources.cm
         with tracked(context, cm.store) as outcome:
-            _, files, parsed = _parse_seed(cm, files_attr, parse)
+            files, parsed = _parse_seed(cm, files_attr, parse)
             now = dt.datetime.now(dt.UTC)
             rows = [{**r, "fetched_at": now, "run_id": context.run.run_id} for r in parsed]
             result = outcome.add(cm.store.upsert(OBSERVATIONS, rows))
@@ -111,18 +94,17 @@ daily_downloads = _observation_asset(
 )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"lancedb", "csv"},
+@store_asset(
+    group=GROUP,
+    kinds={"csv"},
     deps=[metric_catalog],
-    required_resource_keys={"cm"},
     pool="lancedb_stats",
     description="Monthly download snapshots (download_stats.csv) as `discrete_snapshot` stats.",
 )
 def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     with tracked(context, cm.store) as outcome:
-        _, files, parsed = _parse_seed(cm, "snapshots", parsers.parse_snapshots)
+        files, parsed = _parse_seed(cm, "snapshots", parsers.parse_snapshots)
         now = dt.datetime.now(dt.UTC)
         rows = [{**r, "run_id": context.run.run_id, "updated_at": now} for r in parsed]
         result = outcome.add(cm.store.upsert(STATS, rows))
@@ -135,11 +117,10 @@ def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     )
 
 
-@dg.asset(
-    group_name=GROUP,
-    kinds={"lancedb", "json"},
+@store_asset(
+    group=GROUP,
+    kinds={"json"},
     deps=[metric_catalog],
-    required_resource_keys={"cm"},
     pool="lancedb_mentions",
     description="Example community mentions (seed_data/*.jsonl, source 'example') so the "
     "offline default has something to search.",
@@ -147,9 +128,9 @@ def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResul
 def example_mentions(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     cm: MetricsResources = context.resources.cm
     with tracked(context, cm.store) as outcome:
-        catalog, files, found = _parse_seed(cm, "mentions", parsers.parse_mentions)
+        files, found = _parse_seed(cm, "mentions", parsers.parse_mentions)
         now = dt.datetime.now(dt.UTC)
-        rows = [mention_row(f, catalog, now, context.run.run_id) for f in found]
+        rows = [mention_row(f, cm.catalog, now, context.run.run_id) for f in found]
         result = outcome.add(cm.store.upsert(MENTIONS, rows))
     return dg.MaterializeResult(
         metadata={

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -55,24 +56,54 @@ class SeedFiles:
     mentions: list[Path] = field(default_factory=list)
 
 
+def _decode(path: Path, data: bytes, first_line: int = 1) -> str:
+    """UTF-8 text (a BOM is allowed); other bytes are a SeedError at their line and column."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SeedError(
+            path,
+            line,
+            column,
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x}): save the file as UTF-8 "
+            "(e.g. CSV UTF-8 in a spreadsheet), or move it out of the seed folder if it is "
+            "not a seed file",
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    return _decode(path, path.read_bytes())
+
+
+def _header(path: Path) -> list[str]:
+    """The first non-blank row, read alone: a bad byte further down is the file's own parse
+    error, not a reason to refuse every seed file."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            cells = next(csv.reader([_decode(path, raw, number)]), [])
+            if any(c.strip() for c in cells):
+                return [c.strip() for c in cells]
+    return []
+
+
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) for every non-blank line, header included."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        try:
-            for cells in reader:
-                if cells and any(c.strip() for c in cells):
-                    yield reader.line_num, cells
-        except csv.Error as exc:
-            raise SeedError(path, reader.line_num, 1, f"not valid CSV: {exc}") from None
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    try:
+        for cells in reader:
+            if cells and any(c.strip() for c in cells):
+                yield reader.line_num, cells
+    except csv.Error as exc:
+        raise SeedError(path, reader.line_num, 1, f"not valid CSV: {exc}") from None
 
 
 def discover(seed_dir: Path) -> SeedFiles:
     """Classify every *.csv in the seed folder by its header; an unknown header is an error."""
     files = SeedFiles()
     for path in sorted(Path(seed_dir).glob("*.csv")):
-        header = next(iter(_rows(path)), (1, []))[1]
-        header = [h.strip() for h in header]
+        header = _header(path)
         if header == STAR_HEADER:
             files.star_history.append(path)
         elif header == DAILY_HEADER:
@@ -167,25 +198,24 @@ def parse_mentions(paths: list[Path], catalog: Catalog, today: dt.date) -> list[
     out: list[FoundMention] = []
     seen: dict[str, tuple[Path, int]] = {}
     for path in paths:
-        with path.open(encoding="utf-8-sig") as handle:
-            for line, raw in enumerate(handle, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    raise SeedError(path, line, exc.colno, f"not valid JSON: {exc.msg}") from None
-                mention = _mention(path, line, record, catalog, today)
-                if mention.source_id in seen:
-                    first = seen[mention.source_id]
-                    raise SeedError(
-                        path,
-                        line,
-                        1,
-                        f"id {mention.source_id!r} already used at {first[0].name}:{first[1]}",
-                    )
-                seen[mention.source_id] = (path, line)
-                out.append(mention)
+        for line, raw in enumerate(read_text(path).split("\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise SeedError(path, line, exc.colno, f"not valid JSON: {exc.msg}") from None
+            mention = _mention(path, line, record, catalog, today)
+            if mention.source_id in seen:
+                first = seen[mention.source_id]
+                raise SeedError(
+                    path,
+                    line,
+                    1,
+                    f"id {mention.source_id!r} already used at {first[0].name}:{first[1]}",
+                )
+            seen[mention.source_id] = (path, line)
+            out.append(mention)
     return out
 
 

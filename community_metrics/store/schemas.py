@@ -7,7 +7,11 @@ content columns, so a merge updates a row only when its content really changed.
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -34,6 +38,29 @@ class TableSpec:
     btree_indexes: tuple[str, ...] = ()
     fts_column: str | None = None
     vector_column: str | None = None
+
+    def row_key(self, row: dict) -> str:
+        """The row's `key`: its key columns joined by `|` (dates in ISO form)."""
+        parts = []
+        for column in self.key_columns:
+            value = row.get(column)
+            if value is None:
+                raise ValueError(f"table {self.name}: key column {column!r} is empty in {row!r}")
+            parts.append(value.isoformat() if isinstance(value, dt.date) else str(value))
+        return "|".join(parts)
+
+    def row_hash(self, row: dict) -> str:
+        """sha256 over the content columns: equal content, equal hash, whatever the run."""
+        content = [_jsonable(row.get(column)) for column in self.content_columns]
+        return hashlib.sha256(json.dumps(content, default=str).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 METRICS = TableSpec(
@@ -251,6 +278,11 @@ def embeddings_spec(dim: int) -> TableSpec:
         fts_column="document",
         vector_column="vector",
     )
+
+
+def embedding_row_hash(row: dict) -> str:
+    """The search table's row hash (it does not depend on the vector width)."""
+    return embeddings_spec(1).row_hash(row)
 
 
 TABLES = {spec.name: spec for spec in (METRICS, OBSERVATIONS, STATS, HISTORY, MENTIONS)}

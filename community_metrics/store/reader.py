@@ -1,0 +1,283 @@
+"""The read face of the store: every query the API, status, search and assets make.
+
+`StoreReader` has no method that writes, creates or maintains a table, so a process holding
+only a reader (the API) cannot change the data; in enterprise mode it is opened with a read
+key. Handles are opened with a read consistency interval of 0: every call sees the latest
+committed version, so a long-lived reader shows new writes without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import lancedb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from community_metrics.config import Settings
+from community_metrics.store.filters import all_of, day_range, in_list, sql_string, stats_filter
+from community_metrics.store.schemas import (
+    EMBEDDINGS_TABLE,
+    HISTORY,
+    MENTIONS,
+    OBSERVATIONS,
+    SEARCH_FIELDS,
+    STATS,
+    TABLES,
+    TableSpec,
+)
+
+# Probes of the IVF vector index per query: 20 of sqrt(n) partitions kept recall@10 at 1.0
+# at 100k mentions (bench/search_100k.py).
+NPROBES = 20
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    table: str
+    rows: int
+    version: int | None  # None: not created yet
+
+
+def open_database(settings: Settings, api_key: str | None = None) -> Any:
+    """A LanceDB connection from settings (`api_key` overrides the enterprise key)."""
+    consistency = dt.timedelta(0)
+    if settings.storage_mode == "enterprise":
+        return lancedb.connect(
+            settings.db_uri,
+            api_key=api_key or settings.lancedb_api_key,
+            region=settings.lancedb_region,
+            host_override=settings.lancedb_host_override,
+            read_consistency_interval=consistency,
+        )
+    return lancedb.connect(
+        settings.db_uri,
+        storage_options=dict(settings.storage_options) or None,
+        read_consistency_interval=consistency,
+    )
+
+
+class StoreReader:
+    """Reads the project's LanceDB tables; a table not created yet reads as empty."""
+
+    def __init__(self, db: Any, description: str):
+        self._db = db
+        self.description = description
+        self._handles: dict[str, Any] = {}
+
+    @classmethod
+    def connect(cls, settings: Settings):
+        return cls(open_database(settings), settings.describe())
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def table_names(self) -> list[str]:
+        names: list[str] = []
+        token = None
+        while True:
+            page = self._db.list_tables(page_token=token)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
+
+    def _open(self, name: str) -> Any | None:
+        """The cached handle of a table (it follows new versions), or None if it is absent."""
+        handle = self._handles.get(name)
+        if handle is None and name in self.table_names():
+            handle = self._handles[name] = self._db.open_table(name)
+        return handle
+
+    def table_info(self) -> list[TableInfo]:
+        """Rows and version of every table (the search table once it exists)."""
+        names = [*TABLES, EMBEDDINGS_TABLE]
+        info = []
+        for name in names:
+            table = self._open(name)
+            if table is None and name == EMBEDDINGS_TABLE:
+                continue
+            info.append(
+                TableInfo(name, table.count_rows(), table.version)
+                if table is not None
+                else TableInfo(name, 0, None)
+            )
+        return info
+
+    def count_rows(self, spec: TableSpec, where: str | None = None) -> int:
+        table = self._open(spec.name)
+        return 0 if table is None else table.count_rows(where)
+
+    def scan(
+        self, spec: TableSpec, where: str | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows matching `where` with only `columns` (the filter and projection run in Lance)."""
+        table = self._open(spec.name)
+        if table is None:
+            schema = spec.schema
+            return schema.empty_table().select(list(columns)) if columns else schema.empty_table()
+        query = table.search()
+        if where:
+            query = query.where(where)
+        if columns:
+            query = query.select(list(columns))
+        return query.limit(None).to_arrow()
+
+    def read_all(self, spec: TableSpec) -> list[dict]:
+        return self.scan(spec).to_pylist()
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def observations(
+        self,
+        metric_ids: Iterable[str],
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+    ) -> list[dict]:
+        """Observations of the metrics with start <= day <= end (either bound optional)."""
+        where = all_of([in_list("metric_id", metric_ids), *day_range("day", start, end)])
+        return self.scan(OBSERVATIONS, where).to_pylist()
+
+    def observed_days(self) -> tuple[dt.date, dt.date] | None:
+        """(first, last) day of any observation, or None when there is none."""
+        days = self.scan(OBSERVATIONS, columns=["day"])["day"]
+        if len(days) == 0:
+            return None
+        bounds = pc.min_max(days)
+        return bounds["min"].as_py(), bounds["max"].as_py()
+
+    def stats(
+        self,
+        metric_ids: Iterable[str] | None = None,
+        source_window: str | None = None,
+        start: dt.date | None = None,
+        end: dt.date | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> list[dict]:
+        """Stats rows filtered by metric, window and start <= period_end <= end."""
+        where = stats_filter(metric_ids, source_window, start, end)
+        return self.scan(STATS, where, columns).to_pylist()
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def history(
+        self, run_id: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> list[dict]:
+        """Runs newest first. With a limit only the run ids and start times are scanned; the
+        rows of the newest `limit` runs are then fetched by key."""
+        clauses = []
+        if run_id is not None:
+            clauses.append(f"run_id = {sql_string(run_id)}")
+        if status is not None:
+            clauses.append(f"status = {sql_string(status)}")
+        where = all_of(clauses)
+        if limit is not None:
+            starts = self.scan(HISTORY, where, ["run_id", "started_at"])
+            newest = pc.select_k_unstable(
+                starts, k=min(limit, starts.num_rows), sort_keys=[("started_at", "descending")]
+            )
+            ids = starts.take(newest)["run_id"].to_pylist()
+            if not ids:
+                return []
+            where = in_list("run_id", ids)
+        rows = self.scan(HISTORY, where).to_pylist()
+        rows.sort(key=lambda r: (r["started_at"], r["run_id"]), reverse=True)
+        return rows
+
+    # -- mentions and the search table ----------------------------------------------------------
+
+    def mentions(self, columns: Sequence[str] | None = None) -> list[dict]:
+        return self.scan(MENTIONS, columns=columns).to_pylist()
+
+    def embeddings_info(self) -> dict:
+        """Rows, vector width, the embedders present and the indexes of the search table."""
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None:
+            return {"rows": 0, "dim": None, "embedders": [], "indexes": []}
+        embedder = self.stored_embedder()
+        return {
+            "rows": table.count_rows(),
+            "dim": table.schema.field("vector").type.list_size,
+            "embedders": [embedder] if embedder else [],
+            "indexes": sorted(
+                f"{index.index_type}({', '.join(index.columns)})" for index in table.list_indices()
+            ),
+        }
+
+    def stored_embedder(self) -> str | None:
+        """The embedder of the stored vectors. One row tells: writes never mix embedders (a
+        new one rewrites the table in one commit), so this is cheap enough for every query."""
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None:
+            return None
+        rows = table.search().select(["embedder"]).limit(1).to_list()
+        return rows[0]["embedder"] if rows else None
+
+    def embedding_hashes(self) -> dict[str, tuple[str, str]]:
+        """key -> (row_hash, content_hash) of every embedded mention."""
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None:
+            return {}
+        rows = table.search().select(["key", "row_hash", "content_hash"]).limit(None).to_arrow()
+        return {
+            k: (r, c)
+            for k, r, c in zip(
+                rows["key"].to_pylist(),
+                rows["row_hash"].to_pylist(),
+                rows["content_hash"].to_pylist(),
+                strict=True,
+            )
+        }
+
+    def embedding_vectors(self, keys: Iterable[str]) -> dict[str, list[float]]:
+        keys = list(keys)
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None or not keys:
+            return {}
+        rows = (
+            table.search()
+            .where(in_list("key", keys))
+            .select(["key", "vector"])
+            .limit(None)
+            .to_arrow()
+        )
+        return dict(zip(rows["key"].to_pylist(), rows["vector"].to_pylist(), strict=True))
+
+    def nearest_mentions(
+        self,
+        vector: Sequence[float],
+        *,
+        where: str | None = None,
+        limit: int = 10,
+        exact: bool = False,
+        nprobes: int = NPROBES,
+    ) -> list[dict]:
+        """Mentions nearest the vector, best first, `score` = 1 - cosine distance. `exact`
+        skips the vector index (brute force, for recall checks)."""
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None:
+            return []
+        query = table.search(list(vector), vector_column_name="vector").distance_type("cosine")
+        query = query.bypass_vector_index() if exact else query.nprobes(nprobes)
+        return self._hits(query, where, limit, "_distance", lambda d: 1.0 - d)
+
+    def keyword_mentions(
+        self, text: str, *, where: str | None = None, limit: int = 10
+    ) -> list[dict]:
+        """Mentions matching the words of `text` (BM25 over `document`), best first."""
+        table = self._open(EMBEDDINGS_TABLE)
+        if table is None:
+            return []
+        query = table.search(text, query_type="fts", fts_columns="document")
+        return self._hits(query, where, limit, "_score", float)
+
+    @staticmethod
+    def _hits(query: Any, where: str | None, limit: int, column: str, score) -> list[dict]:
+        if where:
+            query = query.where(where, prefilter=True)
+        hits = query.select(["key", *SEARCH_FIELDS, column]).limit(limit).to_list()
+        for hit in hits:
+            hit["score"] = score(hit.pop(column))
+        return hits
