@@ -34,11 +34,20 @@ def graphql(url: str, query: str) -> dict:
 
 
 def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    port, api_port = free_port(), free_port()
+    url, api = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{api_port}"
     log = (tmp_path / "up.log").open("w+")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "community_metrics.cli", "up", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "community_metrics.cli",
+            "up",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+        ],
         env={**os.environ, **env},
         cwd=PROJECT_ROOT,
         stdout=log,
@@ -53,6 +62,10 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
             time.sleep(1)
         output = (tmp_path / "up.log").read_text()
         assert f"Dagster UI ready: {url}" in output
+        assert f"API and dashboard ready: {api}/" in output
+        with urllib.request.urlopen(f"{api}/api/v1/dashboard/weekly", timeout=30) as answer:
+            cards = json.loads(answer.read())["metrics"]
+        assert len(cards) == 7 and all(c["sparkline"] for c in cards)
         assert re.search(r"^run \S+ succeeded$", output, re.M)
         assert not re.search(r"^run \S+ failed$", output, re.M)
 
@@ -97,9 +110,10 @@ def test_up_serves_the_ui_and_materializes_seed_and_weekly_metrics(env, tmp_path
                 os.killpg(proc.pid, signal.SIGKILL)
         log.close()
     assert proc.returncode == 0
-    # the webserver, daemon and code server went down with it: nothing listens any more
-    with socket.socket() as s, pytest.raises(ConnectionRefusedError):
-        s.connect(("127.0.0.1", port))
+    # the webserver, daemon, code server and API went down with it: nothing listens any more
+    for closed in (port, api_port):
+        with socket.socket() as s, pytest.raises(ConnectionRefusedError):
+            s.connect(("127.0.0.1", closed))
 
 
 def test_definitions_validate_with_the_pinned_location_name(env):

@@ -193,17 +193,26 @@ def _terminate(*_):
 def cmd_up(settings: Settings, args) -> int:
     from community_metrics import runner
     from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
-    from community_metrics.supervisor import DagsterDev, ServerError
+    from community_metrics.supervisor import (
+        ServerError,
+        api_server,
+        dagster_dev,
+        run_until_one_exits,
+        wait_all,
+    )
 
     home = runner.prepare_dagster_home(settings)
     print(f"storage: {settings.describe()}\nDagster home: {home}", flush=True)
-    # A process started in the background may inherit SIGINT as ignored; the server must not.
+    # A process started in the background may inherit SIGINT as ignored; the servers must not.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
     runner.create_instance_storage(settings)
-    server = DagsterDev(home, args.host, args.port)
-    server.start()
+    ui = dagster_dev(home, args.host, args.port)
+    api = api_server(args.host, args.api_port)
+    servers = [ui, api]
     try:
+        for server in servers:
+            server.start()
         ok = True
         seed_needed, _ = runner.missing_work(settings)
         if seed_needed:
@@ -215,19 +224,32 @@ def cmd_up(settings: Settings, args) -> int:
             else:
                 print("weekly metrics: nothing missing", flush=True)
         try:
-            server.wait_ready()
+            wait_all(servers)
         except ServerError as exc:
             print(str(exc), file=sys.stderr)
             return 1
-        print(f"Dagster UI ready: {server.url}  (Ctrl-C to stop)", flush=True)
+        print(f"API and dashboard ready: {api.url}/", flush=True)
+        print(f"Dagster UI ready: {ui.url}  (Ctrl-C to stop)", flush=True)
         if not ok:
             print("a run failed: see the run in the UI, or above", file=sys.stderr)
-        server.wait()
+        run_until_one_exits(servers)
         return 0 if ok else 1
     except KeyboardInterrupt:
         return 0
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    import uvicorn
+
+    from community_metrics.api import create_app
+
+    app = create_app(settings)
+    print(f"API and dashboard: http://{args.host}:{args.port}/  (Ctrl-C to stop)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
 
 
 # -- entry point ------------------------------------------------------------------------------
@@ -243,8 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     up = sub.add_parser("up", help="start the Dagster UI and daemon; materialize what is missing")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=3000)
+    up.add_argument("--port", type=int, default=3000, help="the Dagster UI's port")
+    up.add_argument("--api-port", type=int, default=8000, help="the API and dashboard's port")
     up.set_defaults(func=cmd_up)
+    serve = sub.add_parser("serve", help="the read-only API and dashboard")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("seed", help="load the catalog and seed files").set_defaults(func=cmd_seed)
     no_fetch = "recompute from stored observations only, without calling the sources"
     for name, func, text in (

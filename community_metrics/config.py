@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = "data/community_metrics.lancedb"
@@ -177,6 +177,38 @@ class EmbedderSettings(_Group):
         return self
 
 
+def _origins(value: Any) -> Any:
+    """CM_API_CORS_ORIGINS: comma-separated origins; `*` only when written literally."""
+    if isinstance(value, str):
+        return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    return value
+
+
+def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    for origin in origins:
+        if origin != "*" and _http_url(origin) != origin:
+            raise ValueError(f"{origin!r} is not an origin")
+    return origins
+
+
+class ApiSettings(_Group):
+    """The read-only HTTP API (`community-metrics serve`)."""
+
+    cors_origins: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_origins), AfterValidator(_check_origins)
+    ] = Field(
+        (),
+        validation_alias="CM_API_CORS_ORIGINS",
+        description="comma-separated origins like https://example.org (or * for any)",
+    )
+    rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        validation_alias="CM_API_RATE_LIMIT",
+        description="a whole number of requests per minute per client >= 0 (0: no limit)",
+    )
+
+
 class Settings(_Group):
     """Where data lives, plus the source and embedder groups; `load_settings` builds it."""
 
@@ -190,6 +222,7 @@ class Settings(_Group):
     db_path: Annotated[str, AfterValidator(_database_path)] = DEFAULT_DB_PATH
     lancedb_uri: str | None = None
     lancedb_api_key: str | None = Field(None, repr=False)
+    lancedb_read_api_key: str | None = Field(None, repr=False)
     lancedb_region: str = "us-east-1"
     lancedb_host_override: str | None = None
     aws_access_key_id: str | None = Field(None, validation_alias="AWS_ACCESS_KEY_ID", repr=False)
@@ -203,6 +236,7 @@ class Settings(_Group):
     aws_endpoint: str | None = Field(None, validation_alias="AWS_ENDPOINT_URL")
     sources: SourceSettings = Field(default_factory=SourceSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @field_validator("seed_dir")
     @classmethod
@@ -301,7 +335,7 @@ def _variable(name: str, field: FieldInfo) -> str:
 # Every CM_ variable, derived from the fields so that a new setting is declared once.
 CM_VARIABLES = tuple(
     variable
-    for group in (Settings, SourceSettings, EmbedderSettings)
+    for group in (Settings, SourceSettings, EmbedderSettings, ApiSettings)
     for name, field in group.model_fields.items()
     if not _is_group(field.annotation)
     and (variable := _variable(name, field)).startswith(ENV_PREFIX)
@@ -345,7 +379,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     _reject_unknown(env)
     settings = Settings._from_env(env)
-    groups = {"sources": SourceSettings._from_env(env), "embedder": EmbedderSettings._from_env(env)}
+    groups = {
+        "sources": SourceSettings._from_env(env),
+        "embedder": EmbedderSettings._from_env(env),
+        "api": ApiSettings._from_env(env),
+    }
     return settings.model_copy(update=groups)
 
 

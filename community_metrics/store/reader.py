@@ -106,6 +106,14 @@ class StoreReader:
             )
         return info
 
+    def table_versions(self, names: Sequence[str] | None = None) -> dict[str, int | None]:
+        """The current version of each table (default: all; None: not created yet); about
+        0.1 ms a table, so a server can check them on every request."""
+        return {
+            name: (table.version if (table := self._open(name)) is not None else None)
+            for name in (names or (*TABLES, EMBEDDINGS_TABLE))
+        }
+
     def count_rows(self, spec: TableSpec, where: str | None = None) -> int:
         table = self._open(spec.name)
         return 0 if table is None else table.count_rows(where)

@@ -1,0 +1,573 @@
+"""The read-only endpoints under /api/v1. Plain `def` routes: LanceDB's sync calls run in the
+thread pool, never on the event loop. Every answer comes from the current `Snapshot` (or the
+search table) through `respond`, which adds the ETag and serves repeats from memory."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from community_metrics import weeks
+from community_metrics.api import charts, models
+from community_metrics.api.snapshot import SNAPSHOT_TABLES, Definition, Snapshot
+from community_metrics.search.core import MAX_LIMIT, SEARCH_MODES, SearchError
+from community_metrics.store import EMBEDDINGS_TABLE
+
+MAX_WEEKS = 520
+STALE_AFTER = dt.timedelta(days=8)
+MOVERS = 5
+LOOK_BACK = 26  # weeks the dashboard looks back for the newest week with data
+NOT_FOUND = {
+    404: {
+        "description": "unknown metric",
+        "content": {"application/json": {"schema": models.Error.model_json_schema()}},
+    }
+}
+# Metric ids (family:product:sdk) and product names, as the catalog allows them.
+IDS_PATTERN = r"^[a-z0-9_.:-]+(,[a-z0-9_.:-]+)*$"
+PRODUCT_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+
+router = APIRouter()
+
+
+class CSVResponse(Response):
+    media_type = "text/csv"
+
+
+class SVGResponse(Response):
+    media_type = "image/svg+xml"
+
+
+Weeks = Annotated[
+    int,
+    Query(alias="weeks", ge=1, le=MAX_WEEKS, description="how many weeks, to the latest closed"),
+]
+MetricId = Annotated[str, Path(description="e.g. downloads:lancedb:python (see /definitions)")]
+
+
+def _invalid(parameter: str, message: str, where: str = "query") -> RequestValidationError:
+    """A 422 in FastAPI's own shape, naming the parameter."""
+    return RequestValidationError(
+        [{"loc": (where, parameter), "msg": message, "type": "value_error", "input": None}]
+    )
+
+
+class UnknownMetric(Exception):
+    def __init__(self, metric_id: str):
+        self.metric_id = metric_id
+
+
+def not_found(_request: Request, exc: UnknownMetric) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"unknown metric {exc.metric_id!r}: see /api/v1/definitions for the ids"},
+        status_code=404,
+    )
+
+
+def _snapshot(request: Request) -> Snapshot:
+    return request.app.state.cm.snapshot(request)
+
+
+def _definition(snapshot: Snapshot, metric_id: str) -> Definition:
+    definition = snapshot.definitions.get(metric_id)
+    if definition is None:
+        raise UnknownMetric(metric_id)
+    return definition
+
+
+def _ids(snapshot: Snapshot, raw: str | None) -> list[str]:
+    """Comma-separated metric ids, each known; None means every active metric."""
+    if raw is None:
+        return [m for m, d in snapshot.definitions.items() if d.active]
+    ids = list(dict.fromkeys(raw.split(",")))  # the query's pattern allows no empty id
+    for metric_id in ids:
+        _definition(snapshot, metric_id)
+    return ids
+
+
+def _window(count: int) -> list[dt.date]:
+    """The `count` weeks ending with the latest closed one, oldest first."""
+    latest = weeks.latest_closed_week()
+    return [latest - dt.timedelta(weeks=count - 1 - i) for i in range(count)]
+
+
+def respond(request: Request, tables: tuple[str, ...], build: Callable[[], bytes], media: str):
+    return request.app.state.cm.respond(request, tables, build, media)
+
+
+def _json(model) -> Callable[[], bytes]:
+    return lambda: model().model_dump_json().encode()
+
+
+def _out(d: Definition) -> models.DefinitionOut:
+    return models.DefinitionOut(
+        metric_id=d.metric_id,
+        product=d.product,
+        source=d.source,
+        kind=d.family,
+        unit=d.unit,
+        display_name=d.display_name,
+        subject=d.subject,
+        sdk=d.sdk,
+        active=d.active,
+    )
+
+
+def _nullable(values: np.ndarray) -> list[list[int | None]]:
+    """Rows of a float grid as lists of ints, None where NaN (vectorised)."""
+    out = values.astype(object)
+    out[np.isnan(values)] = None
+    known = ~np.isnan(values)
+    out[known] = values[known].astype(np.int64)
+    return out.tolist()
+
+
+def _int(value: float) -> int | None:
+    return None if math.isnan(value) else int(value)
+
+
+# -- health and definitions ------------------------------------------------------------------
+
+
+@router.get(
+    "/health",
+    response_model=models.Health,
+    responses={503: {"model": models.Unavailable, "description": "the store cannot be read"}},
+)
+def health(request: Request):
+    """Table versions, the latest closed week, the last successful run and stale metrics."""
+    state = request.app.state.cm
+    try:
+        snapshot = state.snapshot(request)
+        versions = state.store.table_versions()
+    except Exception as exc:  # any failure to read the store is the answer here
+        return JSONResponse(
+            models.Unavailable(
+                detail=f"the store cannot be read: {type(exc).__name__}: {exc}"
+            ).model_dump(),
+            status_code=503,
+            headers={"Cache-Control": "no-store"},
+        )
+    latest = weeks.latest_closed_week()
+    today = weeks.today()
+    stale = []
+    active = [m for m, d in snapshot.definitions.items() if d.active]
+    values, _ = snapshot.grid(active, [latest - dt.timedelta(weeks=i) for i in range(2)])
+    for metric_id, (this_week, week_before) in zip(active, values, strict=True):
+        newest = latest if not math.isnan(this_week) else latest - dt.timedelta(weeks=1)
+        if math.isnan(this_week) and (
+            math.isnan(week_before) or today - (newest + dt.timedelta(days=6)) > STALE_AFTER
+        ):
+            stale.append(metric_id)
+    run = snapshot.last_success
+    body = models.Health(
+        status="stale" if stale else "ok",
+        storage=state.store.description,
+        tables=[models.TableVersion(table=t, version=v) for t, v in versions.items()],
+        latest_closed_week=latest,
+        last_successful_run=models.RunOut(**vars(run)) if run else None,
+        stale_metrics=stale,
+    )
+    return Response(
+        body.model_dump_json(), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/definitions", response_model=list[models.DefinitionOut])
+def definitions(request: Request):
+    """The catalog: every metric with its product, source, kind and unit."""
+    snapshot = _snapshot(request)
+
+    def build() -> bytes:
+        rows = [_out(d).model_dump(mode="json") for d in snapshot.definitions.values()]
+        return models_json(rows)
+
+    return respond(request, SNAPSHOT_TABLES, build, "application/json")
+
+
+def models_json(value) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+# -- series ----------------------------------------------------------------------------------
+
+
+def _points(snapshot: Snapshot, metric_id: str, window: list[dt.date]) -> list[models.Point]:
+    stored = snapshot.weekly_rows(metric_id)
+    points = []
+    for week in window:
+        row = stored.get(week)
+        if row is None:
+            points.append(
+                models.Point(
+                    week=week,
+                    period_end=week + dt.timedelta(days=6),
+                    value=None,
+                    complete=False,
+                    days_observed=None,
+                    is_carried_forward=None,
+                    observed_on=None,
+                    provenance=None,
+                    recomputed=None,
+                    previous_value=None,
+                )
+            )
+            continue
+        stars = snapshot.definitions[metric_id].family == "stars"
+        points.append(
+            models.Point(
+                week=week,
+                period_end=row["period_end"],
+                value=row["value"],
+                complete=(not row["is_carried_forward"]) if stars else row["days_observed"] == 7,
+                days_observed=row["days_observed"],
+                is_carried_forward=row["is_carried_forward"],
+                observed_on=row["observed_on"],
+                provenance=row["provenance"],
+                recomputed=row["recomputed"],
+                previous_value=row["previous_value"],
+            )
+        )
+    return points
+
+
+@router.get("/series/{metric_id}", response_model=models.Series, responses=NOT_FOUND)
+def series(request: Request, metric_id: MetricId, weeks_: Weeks = 52):
+    """Weekly points of one metric, oldest first; a week without data has value null."""
+    snapshot = _snapshot(request)
+    definition = _definition(snapshot, metric_id)
+    window = _window(weeks_)
+    return respond(
+        request,
+        SNAPSHOT_TABLES,
+        _json(
+            lambda: models.Series(
+                metric=_out(definition), weeks=weeks_, points=_points(snapshot, metric_id, window)
+            )
+        ),
+        "application/json",
+    )
+
+
+@router.get("/compare", response_model=models.Compare, responses=NOT_FOUND)
+def compare(
+    request: Request,
+    ids: Annotated[str, Query(pattern=IDS_PATTERN, description="comma-separated metric ids")],
+    weeks_: Weeks = 52,
+):
+    """Several metrics on one weekly time axis."""
+    snapshot = _snapshot(request)
+    metric_ids = _ids(snapshot, ids)
+    window = _window(weeks_)
+
+    def build() -> models.Compare:
+        values, complete = snapshot.grid(metric_ids, window)
+        return models.Compare(
+            weeks=window,
+            series=[
+                models.CompareSeries(
+                    metric_id=m,
+                    display_name=snapshot.definitions[m].display_name,
+                    unit=snapshot.definitions[m].unit,
+                    values=[_int(v) for v in row],
+                    complete=[bool(c) for c in done],
+                )
+                for m, row, done in zip(metric_ids, values, complete, strict=True)
+            ],
+        )
+
+    return respond(request, SNAPSHOT_TABLES, _json(build), "application/json")
+
+
+# -- dashboard -------------------------------------------------------------------------------
+
+
+def _change(value: float, previous: float) -> tuple[int | None, float | None]:
+    if math.isnan(value) or math.isnan(previous):
+        return None, None
+    pct = round(100.0 * (value - previous) / previous, 2) if previous else None
+    return int(value - previous), pct
+
+
+def _total(name: str, ids: list[str], latest: np.ndarray, previous: np.ndarray) -> models.Total:
+    have = ~np.isnan(latest)
+    value = int(latest[have].sum()) if have.any() else None
+    # the week before over the SAME metrics, so a change never compares different sums
+    before = (
+        int(previous[have].sum()) if have.any() and not np.isnan(previous[have]).any() else None
+    )
+    change, pct = _change(
+        float(value) if value is not None else math.nan,
+        float(before) if before is not None else math.nan,
+    )
+    return models.Total(
+        name=name,
+        value=value,
+        previous=before,
+        change=change,
+        pct_change=pct,
+        metrics=ids,
+        missing=[m for m, ok in zip(ids, have, strict=True) if not ok],
+    )
+
+
+@router.get("/dashboard/weekly", response_model=models.Dashboard, responses=NOT_FOUND)
+def dashboard(
+    request: Request,
+    weeks_: Annotated[
+        int, Query(alias="weeks", ge=2, le=MAX_WEEKS, description="sparkline length in weeks")
+    ] = 12,
+    metrics: Annotated[
+        str | None,
+        Query(pattern=IDS_PATTERN, description="comma-separated metric ids (default: all active)"),
+    ] = None,
+):
+    """Per metric: the latest closed week, the week before, change, 4-week average and a
+    sparkline; weekly downloads per product across registries; total stars; the top movers."""
+    snapshot = _snapshot(request)
+    ids = _ids(snapshot, metrics)
+
+    def build() -> bytes:
+        # The newest closed week any of the metrics has (the refresh may not have run yet).
+        recent = _window(LOOK_BACK)
+        have = ~np.isnan(snapshot.grid(ids, recent)[0]).all(axis=0)
+        newest = recent[int(np.flatnonzero(have)[-1])] if have.any() else recent[-1]
+        span = max(weeks_, 4)
+        window = [newest - dt.timedelta(weeks=span - 1 - i) for i in range(span)]
+        values, complete = snapshot.grid(ids, window)
+        latest, previous = values[:, -1], values[:, -2]
+        last4 = values[:, -4:]
+        counted = (~np.isnan(last4)).sum(axis=1)
+        avg = np.where(counted > 0, np.nansum(last4, axis=1) / np.maximum(counted, 1), np.nan)
+        # Plain dicts in the models' shape (the schema test holds them to it): at 1,000
+        # metrics, building a pydantic model per card tripled the time of a cold answer.
+        sparklines = _nullable(values[:, -weeks_:])
+        cards, movers = [], []
+        by_product: dict[str, list[int]] = {}
+        stars = []
+        for i, metric_id in enumerate(ids):
+            d = snapshot.definitions[metric_id]
+            change, pct = _change(latest[i], previous[i])
+            cards.append(
+                {
+                    "metric_id": metric_id,
+                    "display_name": d.display_name,
+                    "kind": d.family,
+                    "product": d.product,
+                    "source": d.source,
+                    "unit": d.unit,
+                    "value": _int(latest[i]),
+                    "previous": _int(previous[i]),
+                    "change": change,
+                    "pct_change": pct,
+                    "avg_4w": None if math.isnan(avg[i]) else round(float(avg[i]), 1),
+                    "complete": bool(complete[i, -1]),
+                    "sparkline": sparklines[i],
+                }
+            )
+            if d.family == "stars":
+                stars.append(i)
+                continue
+            by_product.setdefault(d.product, []).append(i)
+            if pct is not None:
+                movers.append(
+                    {
+                        "metric_id": metric_id,
+                        "display_name": d.display_name,
+                        "change": change,
+                        "pct_change": pct,
+                    }
+                )
+        movers.sort(key=lambda m: (-abs(m["pct_change"]), m["metric_id"]))
+
+        def total(name: str, rows: list[int]) -> dict:
+            return _total(name, [ids[i] for i in rows], latest[rows], previous[rows]).model_dump()
+
+        return models_json(
+            {
+                "latest_closed_week": recent[-1].isoformat(),
+                "week": window[-1].isoformat(),
+                "previous_week": window[-2].isoformat(),
+                "weeks": weeks_,
+                "metrics": cards,
+                "products": [total(p, rows) for p, rows in sorted(by_product.items())],
+                "total_stars": total("stars", stars),
+                "movers": movers[:MOVERS],
+            }
+        )
+
+    return respond(request, SNAPSHOT_TABLES, build, "application/json")
+
+
+# -- runs and mentions -----------------------------------------------------------------------
+
+
+@router.get("/history", response_model=list[models.RunOut])
+def history(
+    request: Request,
+    status: Annotated[Literal["success", "partial", "failed"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+):
+    """Runs, newest first, with their errors per metric, seed file or asset."""
+    snapshot = _snapshot(request)
+
+    def build() -> bytes:
+        runs = [r for r in snapshot.runs if status is None or r.status == status][:limit]
+        return models_json([models.RunOut(**vars(r)).model_dump(mode="json") for r in runs])
+
+    return respond(request, SNAPSHOT_TABLES, build, "application/json")
+
+
+@router.get("/mentions/search", response_model=models.SearchResult)
+def search_mentions(
+    request: Request,
+    q: Annotated[str, Query(min_length=1, max_length=1000, description="what to look for")],
+    mode: Annotated[Literal[SEARCH_MODES], Query()] = "hybrid",  # type: ignore[valid-type]
+    k: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many hits")] = 10,
+    product: Annotated[
+        str | None, Query(pattern=PRODUCT_PATTERN, description="only mentions of this product")
+    ] = None,
+    since: Annotated[dt.date | None, Query(description="only mentions on or after (UTC)")] = None,
+):
+    """Community mentions, best first: semantic, keyword (BM25) or hybrid."""
+    state = request.app.state.cm
+
+    def build() -> bytes:
+        try:
+            hits = state.search.search(
+                q, mode, products=[product] if product else (), start=since, limit=k
+            )
+        except SearchError as exc:
+            raise _invalid("q" if "query" in str(exc) else "product", str(exc)) from exc
+        return (
+            models.SearchResult(query=q, mode=mode, hits=[models.Hit(**vars(h)) for h in hits])
+            .model_dump_json()
+            .encode()
+        )
+
+    return respond(request, (EMBEDDINGS_TABLE,), build, "application/json")
+
+
+# -- exports, charts and badges ------------------------------------------------------------
+
+EXPORT_COLUMNS = [
+    "metric_id",
+    "week",
+    "period_end",
+    "value",
+    "complete",
+    "days_observed",
+    "is_carried_forward",
+    "observed_on",
+    "provenance",
+    "recomputed",
+    "previous_value",
+]
+
+
+def _csv(snapshot: Snapshot, metric_ids: list[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for metric_id in metric_ids:
+        stored = snapshot.weekly_rows(metric_id)
+        for point in _points(snapshot, metric_id, sorted(stored)):
+            row = point.model_dump()
+            writer.writerow(
+                [metric_id, *("" if row[c] is None else row[c] for c in EXPORT_COLUMNS[1:])]
+            )
+    return out.getvalue().encode()
+
+
+CSV_DOC = {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}
+SVG_DOC = {200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}}
+
+
+@router.get(
+    "/export/{metric_id}.csv",
+    response_class=CSVResponse,
+    responses={**CSV_DOC, **NOT_FOUND},
+)
+def export_metric(request: Request, metric_id: MetricId):
+    """Every stored week of one metric as CSV (missing weeks are absent rows)."""
+    snapshot = _snapshot(request)
+    _definition(snapshot, metric_id)
+    return respond(request, SNAPSHOT_TABLES, lambda: _csv(snapshot, [metric_id]), "text/csv")
+
+
+@router.get("/export.csv", response_class=CSVResponse, responses=CSV_DOC)
+def export_all(request: Request):
+    """Every stored week of every metric as one CSV."""
+    snapshot = _snapshot(request)
+    return respond(
+        request, SNAPSHOT_TABLES, lambda: _csv(snapshot, list(snapshot.definitions)), "text/csv"
+    )
+
+
+@router.get(
+    "/chart/{metric_id}.svg",
+    response_class=SVGResponse,
+    responses={**SVG_DOC, **NOT_FOUND},
+)
+def chart(
+    request: Request,
+    metric_id: MetricId,
+    weeks_: Weeks = 52,
+    theme: Annotated[Literal["light", "dark"], Query()] = "light",
+    scale: Annotated[Literal["linear", "log"], Query()] = "linear",
+    compare: Annotated[
+        str | None,
+        Query(pattern=IDS_PATTERN, description="more metric ids to draw on the same chart"),
+    ] = None,
+):
+    """An embeddable SVG line chart of one metric (or several with `compare`)."""
+    snapshot = _snapshot(request)
+    ids = [metric_id, *(_ids(snapshot, compare) if compare else [])]
+    ids = list(dict.fromkeys(ids))
+    first = _definition(snapshot, metric_id)
+    window = _window(weeks_)
+
+    def build() -> bytes:
+        values, _ = snapshot.grid(ids, window)
+        lines = [
+            charts.Series(
+                label=snapshot.definitions[m].display_name,
+                points=list(zip(window, [_int(v) for v in row], strict=True)),
+                unit=snapshot.definitions[m].unit,
+            )
+            for m, row in zip(ids, values, strict=True)
+        ]
+        title = first.display_name if len(ids) == 1 else "comparison"
+        title = f"{title}: weekly {first.unit}" if len(ids) == 1 else f"weekly {first.unit}"
+        return charts.line_chart(lines, title=title, theme=theme, scale=scale).encode()
+
+    return respond(request, SNAPSHOT_TABLES, build, "image/svg+xml")
+
+
+@router.get(
+    "/badge/{metric_id}.svg",
+    response_class=SVGResponse,
+    responses={**SVG_DOC, **NOT_FOUND},
+)
+def badge(request: Request, metric_id: MetricId):
+    """A shields-style badge with the latest closed week's value."""
+    snapshot = _snapshot(request)
+    definition = _definition(snapshot, metric_id)
+    latest = weeks.latest_closed_week()
+
+    def build() -> bytes:
+        (value,), _ = snapshot.grid([metric_id], [latest])
+        label = "stars" if definition.family == "stars" else f"{definition.source} downloads/week"
+        return charts.badge(label, charts.format_count(_int(value[0]))).encode()
+
+    return respond(request, SNAPSHOT_TABLES, build, "image/svg+xml")
