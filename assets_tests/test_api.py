@@ -158,6 +158,8 @@ def test_health_history_exports_charts_badges_and_search(client):
         ("/mentions/search", {"q": ""}, "q"),
         ("/mentions/search", {"q": "x", "mode": "fuzzy"}, "mode"),
         ("/mentions/search", {"q": "x", "product": "no such!"}, "product"),
+        ("/mentions/search", {"q": "x", "since": "0"}, "since"),
+        ("/mentions/search", {"q": "x", "since": "2026-13-01"}, "since"),
         ("/chart/stars:lance:github.svg", {"theme": "neon"}, "theme"),
         ("/chart/stars:lance:github.svg", {"scale": "cubic"}, "scale"),
     ],

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -16,6 +17,7 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
 from community_metrics import weeks
 from community_metrics.api import charts, models
@@ -130,6 +132,13 @@ def _nullable(values: np.ndarray) -> list[list[int | None]]:
     known = ~np.isnan(values)
     out[known] = values[known].astype(np.int64)
     return out.tolist()
+
+
+def _iso_date(value):
+    """A day as YYYY-MM-DD only: pydantic alone would read `0` as 1970-01-01."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("use a date as YYYY-MM-DD")
+    return value
 
 
 def _int(value: float) -> int | None:
@@ -437,7 +446,11 @@ def search_mentions(
     product: Annotated[
         str | None, Query(pattern=PRODUCT_PATTERN, description="only mentions of this product")
     ] = None,
-    since: Annotated[dt.date | None, Query(description="only mentions on or after (UTC)")] = None,
+    since: Annotated[
+        dt.date | None,
+        BeforeValidator(_iso_date),
+        Query(description="only mentions on or after this day (UTC), YYYY-MM-DD"),
+    ] = None,
 ):
     """Community mentions, best first: semantic, keyword (BM25) or hybrid."""
     state = request.app.state.cm
