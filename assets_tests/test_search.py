@@ -56,6 +56,39 @@ def test_a_paraphrase_finds_its_example_mention_first(search, mode):
         assert hits[0].score > hits[1].score
 
 
+# Paraphrases sharing few or no content words with their target, but common words with other
+# mentions. Plain reciprocal rank fusion put ex-014 ("Measure before you trust the defaults")
+# first for the chatbot question, on the one shared word "before"; hybrid now gates its
+# keyword leg on the query's content words.
+FEW_SHARED_WORDS = {
+    "the chatbot remembers what was said before": "example|ex-031",
+    "which is the right way to throw away rows that are too old": "example|ex-030",
+    "it got slow after we wrote lots of tiny batches": "example|ex-012",
+    "can I read my tables from a desktop app with no internet": "example|ex-011",
+    "undo a bad change to the data in a few seconds": "example|ex-018",
+    "does it work with tables in a google bucket": "example|ex-013",
+    "one vector for every token of the document": "example|ex-017",
+    "the error when an old client opens a table from a newer release": "example|ex-028",
+    "new column without copying all the data again": "example|ex-025",
+}
+
+
+def test_hybrid_ranks_paraphrases_as_semantic_does(search):
+    for query, key in FEW_SHARED_WORDS.items():
+        semantic = search.search(query, "semantic", limit=3)[0].key
+        hybrid = search.search(query, "hybrid", limit=3)[0].key
+        assert (semantic, hybrid) == (key, key), query
+
+
+def test_hybrid_still_puts_an_exact_rare_word_first(search):
+    for query, key in {
+        "Electron": "example|ex-011",
+        "ColBERT": "example|ex-017",
+        "Hugging Face": "example|ex-032",
+    }.items():
+        assert search.search(query, "hybrid", limit=3)[0].key == key, query
+
+
 def test_keyword_search_ranks_exact_words(search):
     hits = search.search("Electron", "keyword")
     assert [h.key for h in hits] == ["example|ex-011"]
@@ -96,6 +129,13 @@ def test_rerun_embeds_nothing_and_switching_embedder_re_embeds_all(
     assert metadata(seeded, "mention_embeddings")["embedded"] == EXAMPLES
     again = execute(defs, SEED_JOB, instance)
     assert metadata(again, "mention_embeddings")["embedded"] == 0
+    rerun = metadata(again, "mention_embeddings")
+    assert (rerun["rows_inserted"], rerun["rows_updated"], rerun["table"]) == (
+        0,
+        0,
+        "mention_embeddings",
+    )
+    assert rerun["table_version"] == store.table_versions()["mention_embeddings"] > 0
     assert metadata(again, "mention_embeddings")["unchanged"] == EXAMPLES
 
     stub = OpenAIStub(max_chars=100_000)

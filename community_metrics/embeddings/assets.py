@@ -7,7 +7,7 @@ from community_metrics.embeddings.sync import sync_embeddings
 from community_metrics.mentions.assets import mentions
 from community_metrics.resources import MetricsResources
 from community_metrics.seed.assets import example_mentions
-from community_metrics.store import WriteResult
+from community_metrics.store import EMBEDDINGS_TABLE, WriteResult
 from community_metrics.tracking import store_asset, tracked, write_metadata
 
 
@@ -57,9 +57,10 @@ def mention_embeddings(context: dg.AssetExecutionContext) -> dg.MaterializeResul
         "truncated_inputs": dg.MetadataValue.int(usage.truncated_inputs if usage else 0),
         "indexes": dg.MetadataValue.json(info["indexes"]),
     }
-    if result.writes:
-        metadata.update(write_metadata(WriteResult.total(result.writes), info["rows"]))
-    else:
-        metadata["dagster/row_count"] = dg.MetadataValue.int(0)
-        metadata["table_rows"] = dg.MetadataValue.int(info["rows"])
+    # Nothing embedded is still a write report: 0 rows, 0 inserted, the table as it stands.
+    version = store.table_versions([EMBEDDINGS_TABLE])[EMBEDDINGS_TABLE] or 0
+    nothing = WriteResult(EMBEDDINGS_TABLE, 0, 0, 0, 0, version)
+    metadata.update(
+        write_metadata(WriteResult.total(result.writes) if result.writes else nothing, info["rows"])
+    )
     return dg.MaterializeResult(metadata=metadata)

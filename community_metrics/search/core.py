@@ -1,4 +1,5 @@
-"""Mention search: semantic, keyword (BM25) and hybrid (reciprocal rank fusion of both).
+"""Mention search: semantic, keyword (BM25) and hybrid (reciprocal rank fusion of both, the
+keyword leg limited to mentions holding most of the query's content words).
 
 Used by `community-metrics search`; plain Python over a `StoreReader`: no Dagster, no HTTP.
 The query is embedded with the configured embedder, which must be the one that made the
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from community_metrics.config import EmbedderSettings
 from community_metrics.embeddings.embedders import build_embedder, embedder_id
-from community_metrics.search.fusion import reciprocal_rank_fusion
+from community_metrics.search.fusion import content_words, keyword_gate, reciprocal_rank_fusion
 from community_metrics.store import StoreError, StoreReader, mention_filter
 from community_metrics.store.reader import NPROBES
 
@@ -106,13 +107,20 @@ class MentionSearch:
             return self.store.nearest_mentions(
                 vector, where=where, limit=limit, exact=exact, nprobes=nprobes
             )
+        # Hybrid: the keyword leg searches the query's content words only (none left: no
+        # keyword leg) and votes only for hits holding most of them (`keyword_gate`), so a
+        # paraphrase is ranked as semantic ranks it while an exact rare word still lifts its
+        # mention. Keyword mode above searches the words as given.
         depth = max(limit * HYBRID_DEPTH, 40)
         rankings = [
             self.store.nearest_mentions(
                 vector, where=where, limit=depth, exact=exact, nprobes=nprobes
-            ),
-            self.store.keyword_mentions(text, where=where, limit=depth),
+            )
         ]
+        terms = content_words(text)
+        if terms:
+            hits = self.store.keyword_mentions(" ".join(terms), where=where, limit=depth)
+            rankings.append(keyword_gate(hits, terms))
         return reciprocal_rank_fusion(rankings, limit)
 
     def search(
