@@ -142,7 +142,7 @@ def test_x_labels_do_not_overlap():
                 if g.get("text-anchor") == "middle"
                 for t in g
             ]
-            assert 1 <= len(xs) <= 8, (weeks, width)
+            assert len(xs) in range(1, 9), (weeks, width)
             for (x1, n1), (x2, n2) in zip(xs, xs[1:], strict=False):
                 assert x2 - x1 >= (n1 + n2) * 3.3 + 8, (weeks, width, xs)
             assert all(x - n * 3.3 >= 0 and x + n * 3.3 <= width for x, n in xs)

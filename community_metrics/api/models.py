@@ -1,10 +1,14 @@
-"""The API's response models: the one definition of each payload, and of its OpenAPI schema."""
+"""The API's response models and OpenAPI schema. Payloads the CLI shares (a run, a search
+hit) are the dataclasses of `status` and `search.core` themselves, not copies."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from pydantic import BaseModel, Field
+
+from community_metrics.search.core import Hit
+from community_metrics.status import RunStatus
 
 
 class Error(BaseModel):
@@ -16,25 +20,12 @@ class TableVersion(BaseModel):
     version: int | None = Field(description="None: the table has not been created yet")
 
 
-class RunOut(BaseModel):
-    run_id: str
-    job_name: str
-    assets: list[str]
-    partitions: str | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    status: str = Field(description="success | partial | failed")
-    rows_inserted: int
-    rows_updated: int
-    errors: dict[str, str] = Field(description="per metric id, seed file or asset")
-
-
 class Health(BaseModel):
     status: str = Field(description="ok, or stale when an active metric has no recent week")
     storage: str
     tables: list[TableVersion]
     latest_closed_week: dt.date
-    last_successful_run: RunOut | None
+    last_successful_run: RunStatus | None
     stale_metrics: list[str] = Field(description="active metrics with no new week for > 8 days")
 
 
@@ -134,20 +125,6 @@ class Dashboard(BaseModel):
     products: list[Total] = Field(description="weekly downloads per product, all registries")
     total_stars: Total
     movers: list[Mover] = Field(description="largest weekly changes in downloads, by % change")
-
-
-class Hit(BaseModel):
-    key: str
-    source: str
-    kind: str
-    title: str | None
-    snippet: str
-    text: str
-    url: str | None
-    author: str | None
-    occurred_at: dt.datetime
-    products: list[str]
-    score: float
 
 
 class SearchResult(BaseModel):

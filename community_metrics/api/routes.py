@@ -17,13 +17,16 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, TypeAdapter
 
 from community_metrics import weeks
 from community_metrics.api import charts, models
 from community_metrics.api.snapshot import SNAPSHOT_TABLES, Definition, Snapshot
 from community_metrics.search.core import MAX_LIMIT, SEARCH_MODES, SearchError
+from community_metrics.status import RunStatus
 from community_metrics.store import EMBEDDINGS_TABLE
+
+RUNS = TypeAdapter(list[RunStatus])
 
 MAX_WEEKS = 520
 STALE_AFTER = dt.timedelta(days=8)
@@ -184,7 +187,7 @@ def health(request: Request):
         storage=state.store.description,
         tables=[models.TableVersion(table=t, version=v) for t, v in versions.items()],
         latest_closed_week=latest,
-        last_successful_run=models.RunOut(**vars(run)) if run else None,
+        last_successful_run=run,
         stale_metrics=stale,
     )
     return Response(
@@ -421,7 +424,7 @@ def dashboard(
 # -- runs and mentions -----------------------------------------------------------------------
 
 
-@router.get("/history", response_model=list[models.RunOut])
+@router.get("/history", response_model=list[RunStatus])
 def history(
     request: Request,
     status: Annotated[Literal["success", "partial", "failed"] | None, Query()] = None,
@@ -432,7 +435,7 @@ def history(
 
     def build() -> bytes:
         runs = [r for r in snapshot.runs if status is None or r.status == status][:limit]
-        return models_json([models.RunOut(**vars(r)).model_dump(mode="json") for r in runs])
+        return RUNS.dump_json(runs)
 
     return respond(request, SNAPSHOT_TABLES, build, "application/json")
 
@@ -462,30 +465,14 @@ def search_mentions(
             )
         except SearchError as exc:
             raise _invalid("q" if "query" in str(exc) else "product", str(exc)) from exc
-        return (
-            models.SearchResult(query=q, mode=mode, hits=[models.Hit(**vars(h)) for h in hits])
-            .model_dump_json()
-            .encode()
-        )
+        return models.SearchResult(query=q, mode=mode, hits=hits).model_dump_json().encode()
 
     return respond(request, (EMBEDDINGS_TABLE,), build, "application/json")
 
 
 # -- exports, charts and badges ------------------------------------------------------------
 
-EXPORT_COLUMNS = [
-    "metric_id",
-    "week",
-    "period_end",
-    "value",
-    "complete",
-    "days_observed",
-    "is_carried_forward",
-    "observed_on",
-    "provenance",
-    "recomputed",
-    "previous_value",
-]
+EXPORT_COLUMNS = ["metric_id", *models.Point.model_fields]
 
 
 def _csv(snapshot: Snapshot, metric_ids: list[str]) -> bytes:
