@@ -57,11 +57,24 @@ def test_a_paraphrase_finds_its_example_mention_first(search, mode):
 
 
 # Paraphrases sharing few or no content words with their target, but common words with other
-# mentions. Plain reciprocal rank fusion put ex-014 ("Measure before you trust the defaults")
-# first for the chatbot question, on the one shared word "before"; hybrid now gates its
-# keyword leg on the query's content words.
+# mentions. Plain reciprocal rank fusion ranked the first seven wrong (semantic alone right):
+# the keyword leg's first hit, matched on one stray word, also had a semantic rank and won.
 FEW_SHARED_WORDS = {
+    # ex-031 (agents' long-term memory); plain fusion: ex-014 on "before"
     "the chatbot remembers what was said before": "example|ex-031",
+    # ex-007 (video frames, captions, CLIP embeddings in one dataset); plain: ex-023 on "model"
+    "the data for the model is in one place with the pictures and the text": "example|ex-007",
+    # ex-005 (lancedb in production, upserts, concurrent writers); plain: ex-010 on "write(s)"
+    "can it be used by a big company for real work with lots of writes": "example|ex-005",
+    # ex-028 (0.38 cannot open a table by 0.40); plain: ex-008 on "new", "one", "wrote"
+    "old client can't read what the new one wrote": "example|ex-028",
+    # ex-018 (rolled back a bad labeling batch); plain: ex-002 on "data"
+    "we reverted the mistake in the data quickly": "example|ex-018",
+    # ex-030 (deleting rows older than 90 days); plain: ex-006 on "last" (Tuesday)
+    "we want to throw away last year's data": "example|ex-030",
+    # ex-007 again; plain: ex-026 on "data" and "vectors"
+    "data for pictures, subtitles and vectors in a single place": "example|ex-007",
+    # Plain fusion ranked these right already; they must stay right.
     "which is the right way to throw away rows that are too old": "example|ex-030",
     "it got slow after we wrote lots of tiny batches": "example|ex-012",
     "can I read my tables from a desktop app with no internet": "example|ex-011",
@@ -70,6 +83,15 @@ FEW_SHARED_WORDS = {
     "one vector for every token of the document": "example|ex-017",
     "the error when an old client opens a table from a newer release": "example|ex-028",
     "new column without copying all the data again": "example|ex-025",
+}
+# Exact rare words whose mention semantic search alone does NOT rank first (so only the
+# keyword leg can lift it); plain fusion also lost "400 ms" (to ex-026, "under 100 ms") and
+# "ML feature store" (to ex-029, "vector store").
+RARE_WORDS = {
+    "pgvector": "example|ex-005",
+    "epoch": "example|ex-002",
+    "400 ms": "example|ex-019",
+    "ML feature store": "example|ex-021",
 }
 
 
@@ -81,12 +103,23 @@ def test_hybrid_ranks_paraphrases_as_semantic_does(search):
 
 
 def test_hybrid_still_puts_an_exact_rare_word_first(search):
+    for query, key in RARE_WORDS.items():
+        assert search.search(query, "semantic", limit=3)[0].key != key, query
+        assert search.search(query, "hybrid", limit=3)[0].key == key, query
     for query, key in {
         "Electron": "example|ex-011",
         "ColBERT": "example|ex-017",
         "Hugging Face": "example|ex-032",
     }.items():
         assert search.search(query, "hybrid", limit=3)[0].key == key, query
+
+
+def test_hybrid_of_only_stop_words_is_semantic(search):
+    # The index keeps "would", "one" and "like"; plain fusion ranked ex-017 first on "one".
+    query = "would one do it like that"
+    semantic = [h.key for h in search.search(query, "semantic", limit=5)]
+    assert [h.key for h in search.search(query, "hybrid", limit=5)] == semantic
+    assert search.search(query, "keyword")  # keyword mode still searches the words as given
 
 
 def test_keyword_search_ranks_exact_words(search):

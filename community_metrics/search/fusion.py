@@ -14,14 +14,16 @@ KEYWORD_MIN_COVERAGE = 2 / 3
 # (Lucene-like) list, but words such as "does", "would", "one", "like", "before", "only" or
 # "without" still match; in a corpus of a few dozen mentions they are rare enough for BM25 to
 # rank a mention first on one of them alone.
-_STOP_WORDS = """a about above after again against all also am an and any anyone are as at be
-    because been before being below between both but by can could did do does doing down during each
-    few for from further get got had has have having he her here hers him his how i if in into
-    is it its itself just like lot lots made make many me more most much my no nor not now of
-    off on once one only or other our ours out over own really same she should so some
-    someone something such than that the their them then there these they thing things this
-    those through to too under until up us very was way we were what when where which while
-    who whom why will with would you your yours"""
+_STOP_WORDS = """
+    a about above after again against all also am an and any anyone are as at be because
+    been before being below between both but by can could did do does doing down during each
+    few for from further get got had has have having he her here hers him his how i if in
+    into is it its itself just like lot lots made make many me more most much my no nor not
+    now of off on once one only or other our ours out over own really same she should so
+    some someone something such than that the their them then there these they thing things
+    this those through to too under until up us very was way we were what when where which
+    while who whom why will with would you your yours
+"""
 STOP_WORDS = frozenset(_STOP_WORDS.split())
 _WORD = re.compile(r"\w+")
 _SUFFIXES = ("ing", "ed", "es", "s")
@@ -63,7 +65,7 @@ def keyword_gate(
     weight. A paraphrase ("the chatbot remembers what was said before") then ranks first the
     mention that shares one stray word with it ("Measure before you trust the defaults").
     Measured on 37 paraphrases and 60 exact-word queries over the seeded mentions
-    (assets_tests/test_search.py keeps the cases): plain RRF ranked the paraphrase's target
+    (assets_tests/test_search.py keeps a selection): plain RRF ranked the paraphrase's target
     first 25 times, semantic alone 31; stop words alone 26, keyword weight 0.5 26 (0.05: 27,
     and it lost exact-word matches), a gate on BM25 >= half of the best score 25. Gating on
     coverage ranked 31 paraphrases right (every one semantic gets) with 2/3, 0.6 or 1.0, and
