@@ -214,3 +214,14 @@ def test_runbook_commands_through_the_console_script(env):
         assert "succeeded" in done.stdout
     # update-all --lookback-weeks 0: seed, then the week that just closed
     assert "running seed_job" in done.stdout and "over 1 week," in done.stdout
+
+
+def test_a_step_that_fails_before_recording_history_prints_its_own_error(env, capsys):
+    import lancedb
+    import pyarrow as pa
+
+    lancedb.connect(env["CM_DB_PATH"]).create_table("stats", schema=pa.schema([("x", pa.int64())]))
+    assert main(["seed"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert errors and all("table 'stats'" in line and "migrate it" in line for line in errors)
+    assert not any("Dagster" in line or "dagster." in line for line in errors)

@@ -208,11 +208,18 @@ def load_catalog(seed_dir: Path) -> Catalog:
     """Read and validate `catalog.toml` from the seed folder."""
     path = Path(seed_dir) / CATALOG_FILE
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise CatalogError(
             f"{path} not found: the catalog defines what is tracked; copy the default from the "
             "repository's seed_data/ or point CM_SEED_DIR at a folder that has one."
+        ) from None
+    except UnicodeDecodeError as exc:
+        raw = path.read_bytes()
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CatalogError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}): save the catalog as "
+            "UTF-8."
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None

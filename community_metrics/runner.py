@@ -163,13 +163,21 @@ def _summaries(result: dg.ExecuteInProcessResult) -> list[AssetSummary]:
 
 
 def _step_errors(result: dg.ExecuteInProcessResult) -> dict[str, str]:
-    """First lines of the failed steps' errors: for failures that left no history row."""
+    """The failed steps' own errors, one line each: Dagster wraps an exception raised in an
+    asset ("DagsterExecutionStepExecutionError: Error occurred while executing ..."), so the
+    innermost cause is the one the user can act on, without its class-name prefix."""
     errors = {}
     for event in result.all_events:
-        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "unknown error"
-            errors[event.step_key] = message.splitlines()[0] if message else "unknown error"
+        if event.event_type != dg.DagsterEventType.STEP_FAILURE:
+            continue
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        message = (error.message or "").strip() if error else ""
+        if error is not None and error.cls_name:
+            message = message.removeprefix(f"{error.cls_name}:").strip()
+            message = message.removeprefix("dagster._core.definitions.events.Failure:").strip()
+        errors[event.step_key] = message.splitlines()[0] if message else "unknown error"
     return errors
 
 
@@ -187,8 +195,11 @@ def run_job(
         result = execute(defs, job_name, inst, partition_keys, run_config=QUIET_CONSOLE)
     report = RunReport(job_name, result.run_id, result.success, partition_keys, _summaries(result))
     if not result.success:
-        row = run_row(StoreReader.connect(settings), result.run_id)
-        report.errors = (run_errors(row) if row else {}) or _step_errors(result)
+        row = run_row(StoreReader.connect(settings), result.run_id) or {}
+        # steps that failed before recording anything in history keep Dagster's error
+        recorded = set(row.get("assets", []))
+        unrecorded = {k: v for k, v in _step_errors(result).items() if k not in recorded}
+        report.errors = {**unrecorded, **(run_errors(row) if row else {})}
     return report
 
 
