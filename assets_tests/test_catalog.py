@@ -248,6 +248,6 @@ def test_a_name_inside_a_product_table_is_refused_not_dropped(tmp_path):
 
 
 def test_a_catalog_that_is_not_utf8_names_the_file_and_line(tmp_path):
-    (tmp_path / "catalog.toml").write_bytes(ENTRY.encode() + b'\n# caf\xe9\n')
+    (tmp_path / "catalog.toml").write_bytes(ENTRY.encode() + b"\n# caf\xe9\n")
     with pytest.raises(CatalogError, match=r"catalog.toml:\d+: not UTF-8 text \(byte 0xe9\)"):
         load_catalog(tmp_path)
