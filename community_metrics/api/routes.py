@@ -21,7 +21,8 @@ from pydantic import BeforeValidator, TypeAdapter
 
 from community_metrics import weeks
 from community_metrics.api import charts, models
-from community_metrics.api.snapshot import SNAPSHOT_TABLES, Definition, Snapshot
+from community_metrics.api.snapshot import SNAPSHOT_TABLES, Snapshot
+from community_metrics.catalog import Metric
 from community_metrics.search.core import MAX_LIMIT, SEARCH_MODES, SearchError
 from community_metrics.status import RunStatus
 from community_metrics.store import EMBEDDINGS_TABLE
@@ -83,7 +84,7 @@ def _snapshot(request: Request) -> Snapshot:
     return request.app.state.cm.snapshot(request)
 
 
-def _definition(snapshot: Snapshot, metric_id: str) -> Definition:
+def _definition(snapshot: Snapshot, metric_id: str) -> Metric:
     definition = snapshot.definitions.get(metric_id)
     if definition is None:
         raise UnknownMetric(metric_id)
@@ -114,7 +115,7 @@ def _json(model) -> Callable[[], bytes]:
     return lambda: model().model_dump_json().encode()
 
 
-def _out(d: Definition) -> models.DefinitionOut:
+def _out(d: Metric) -> models.DefinitionOut:
     return models.DefinitionOut(
         metric_id=d.metric_id,
         product=d.product,

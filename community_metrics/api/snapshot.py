@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from community_metrics import weeks
+from community_metrics.catalog import Metric
 from community_metrics.status import RunStatus, recent_runs
 from community_metrics.store import HISTORY, METRICS, STATS, StoreReader
 from community_metrics.store.filters import stats_filter
@@ -40,23 +41,10 @@ WEEK_COLUMNS = [
 ]
 
 
-@dataclass(frozen=True)
-class Definition:
-    metric_id: str
-    family: str
-    product: str
-    subject: str
-    sdk: str
-    source: str
-    unit: str
-    display_name: str
-    active: bool
-
-
 @dataclass
 class Snapshot:
     versions: dict[str, int | None]
-    definitions: dict[str, Definition]
+    definitions: dict[str, Metric]  # the catalog as the graph mirrored it
     rows: pa.Table  # weekly stats rows, sorted by metric_id then period_start
     first_week: dt.date  # the grid's first column
     values: np.ndarray  # float64 [metric, week]; NaN where a week has no row
@@ -69,8 +57,7 @@ class Snapshot:
     def load(cls, store: StoreReader, versions: dict[str, int | None]) -> Snapshot:
         catalog = store.scan(METRICS).sort_by("metric_id").to_pylist()
         definitions = {
-            r["metric_id"]: Definition(**{k: r[k] for k in Definition.__dataclass_fields__})
-            for r in catalog
+            r["metric_id"]: Metric(**{k: r[k] for k in Metric.model_fields}) for r in catalog
         }
         rows = store.scan(STATS, stats_filter(source_window="week"), WEEK_COLUMNS)
         rows = rows.sort_by([("metric_id", "ascending"), ("period_start", "ascending")])
