@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import shutil
+import time
 import xml.etree.ElementTree as ET
 
 import dagster as dg
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from community_metrics import weeks
 from community_metrics.api import create_app, open_reader
+from community_metrics.api.snapshot import SNAPSHOT_TABLES, Snapshots
 from community_metrics.config import PROJECT_ROOT, ConfigError, load_settings
 from community_metrics.definitions import build_definitions
 from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
@@ -99,6 +103,25 @@ def test_dashboard_cards_totals_and_movers(client):
     one = client.get(f"{API}/dashboard/weekly", params={"metrics": "stars:lancedb:github"}).json()
     assert [c["metric_id"] for c in one["metrics"]] == ["stars:lancedb:github"]
     assert one["products"] == []
+
+
+def test_pre_rendered_sparklines_equal_the_grid_for_every_window(seeded):
+    """The dashboard's sparklines are cut from rows rendered at load: they must say what the
+    grid says, null for each missing week, for windows inside, across either edge of and
+    wholly outside the stored weeks (one that closed after the snapshot was built)."""
+    snapshot = Snapshots(
+        StoreReader.connect(load_settings(seeded[0])), SNAPSHOT_TABLES, 1
+    ).current()
+    ids = list(snapshot.definitions)
+    width = snapshot.values.shape[1]
+    assert np.isnan(snapshot.values).any() and not np.isnan(snapshot.values).all()
+    for start_column, count in [(0, 1), (3, 20), (-5, 8), (width - 3, 10), (width + 4, 3)]:
+        first = snapshot.first_week + dt.timedelta(weeks=start_column)
+        window = [first + dt.timedelta(weeks=i) for i in range(count)]
+        values, _ = snapshot.grid(ids, window)
+        expected = [[None if np.isnan(v) else int(v) for v in row] for row in values]
+        rendered = [json.loads(line) for line in snapshot.sparklines(ids, window)]
+        assert rendered == expected, (start_column, count)
 
 
 def test_health_history_exports_charts_badges_and_search(client):
@@ -196,10 +219,14 @@ def test_etag_304_and_a_new_materialization_changes_it(seeded):
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     known = [p["week"] for p in first.json()["points"] if p["value"] is not None]
 
-    # the same app, no restart: a backfill of older weeks is served at once, with a new ETag
+    # the same app, no restart: a backfill of older weeks is served within the refresh
+    # interval (1 s, then the snapshot loads beside the one served), with a new ETag
     older = weeks.closed_weeks(60)[: 60 - SEEDED_WEEKS]
     assert execute(defs, WEEKLY_JOB, instance, older).success
-    second = client.get(url, headers={"If-None-Match": etag})
+    deadline = time.monotonic() + 30
+    while (second := client.get(url, headers={"If-None-Match": etag})).status_code == 304:
+        assert time.monotonic() < deadline, "the new weeks were not served within 30 s"
+        time.sleep(0.1)
     assert second.status_code == 200 and second.headers["etag"] != etag
     now_known = [p["week"] for p in second.json()["points"] if p["value"] is not None]
     assert len(now_known) > len(known)

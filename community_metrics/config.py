@@ -207,6 +207,13 @@ class ApiSettings(_Group):
         validation_alias="CM_API_RATE_LIMIT",
         description="a whole number of requests per minute per client >= 0 (0: no limit)",
     )
+    refresh_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        validation_alias="CM_API_REFRESH_SECONDS",
+        description="seconds between checks for new table versions, 0 to 3600 (0: every request)",
+    )
 
 
 class Settings(_Group):

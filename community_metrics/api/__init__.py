@@ -56,29 +56,30 @@ class ApiState:
     def __init__(self, settings: Settings, store: StoreReader):
         self.settings = settings
         self.store = store
-        self.snapshots = Snapshots(store)
+        self.snapshots = Snapshots(store, SERVED_TABLES, settings.api.refresh_seconds)
         self.search = MentionSearch(store, settings.embedder)
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
-    def versions(self, request: Request) -> dict[str, int | None]:
-        """The versions of the tables the API reads, checked once per request."""
-        if not hasattr(request.state, "versions"):
-            request.state.versions = self.store.table_versions(SERVED_TABLES)
-        return request.state.versions
+    def versions(self) -> dict[str, int | None]:
+        """The served tables' versions, as last checked."""
+        return self.snapshots.versions()
 
-    def snapshot(self, request: Request) -> Snapshot:
-        return self.snapshots.current(self.versions(request))
+    def snapshot(self) -> Snapshot:
+        return self.snapshots.current()
 
     def respond(
-        self, request: Request, tables: tuple[str, ...], build: Callable[[], bytes], media: str
+        self,
+        request: Request,
+        versions: dict[str, int | None],
+        build: Callable[[], bytes],
+        media: str,
     ) -> Response:
-        """The body for this URL at these table versions: 304 when the client has it, from
-        memory when built before, else built once and kept."""
-        versions = self.versions(request)
+        """The body for this URL built from data at these table versions: 304 when the client
+        has it, from memory when built before, else built once and kept."""
         key = json.dumps(
             [
-                [versions[t] for t in tables],
+                sorted(versions.items()),
                 weeks.latest_closed_week().isoformat(),  # a week closing moves every window
                 request.url.path,
                 sorted(request.query_params.multi_items()),
