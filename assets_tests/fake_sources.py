@@ -98,6 +98,11 @@ class FakeSources:
     def always(self, prefix: str, action: tuple) -> None:
         self._always[prefix] = action
 
+    def recover(self, prefix: str) -> None:
+        """Answer requests under `prefix` normally again."""
+        with self._lock:
+            self._always.pop(prefix, None)
+
     def count(self, prefix: str) -> int:
         return sum(n for path, n in self.requests.items() if path.startswith(prefix))
 

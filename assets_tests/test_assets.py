@@ -199,4 +199,9 @@ def test_asset_graph_snapshot(defs):
     }
     assert sorted(j.name for j in defs.jobs) == [SEED_JOB, WEEKLY_JOB, "weekly_refresh_job"]
     assert [s.name for s in defs.schedules] == ["weekly_refresh"]
-    assert [s.name for s in defs.sensors] == ["failed_partition_alert"]
+    assert [s.name for s in defs.sensors] == [
+        "failed_run_alert",
+        "failed_backfill_alert",
+        "failed_check_alert",
+        "stale_metric_alert",
+    ]

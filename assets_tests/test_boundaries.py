@@ -26,6 +26,8 @@ DAGSTER_FREE = [
     "community_metrics.seed.parsers",
     "community_metrics.mentions.records",
     "community_metrics.metrics.weekly",
+    "community_metrics.metrics.checks",
+    "community_metrics.alerts",
     "community_metrics.embeddings.sync",
     "community_metrics.supervisor",
     "community_metrics.resources",

@@ -232,18 +232,28 @@ SECRETS = {
     "CM_ALERT_WEBHOOK_URL": "https://hooks.example.com/secret-4",
     "AWS_SECRET_ACCESS_KEY": "aws-secret-5",
     "AWS_SESSION_TOKEN": "aws-secret-6",
+    "CM_SLACK_BOT_TOKEN": "xoxb-secret-7",
 }
 
 
 def test_secrets_are_plain_strings_but_never_shown():
-    s = load_settings({**SECRETS, "CM_DB_PATH": "s3://bucket/prefix", "CM_EMBEDDER": "openai"})
+    s = load_settings(
+        {
+            **SECRETS,
+            "CM_DB_PATH": "s3://bucket/prefix",
+            "CM_EMBEDDER": "openai",
+            "CM_SLACK_CHANNEL": "#metrics",
+        }
+    )
     assert s.sources.github_token == "ghp-secret-2"
     assert s.embedder.openai_api_key == "sk-secret-3"
-    assert s.sources.alert_webhook_url == "https://hooks.example.com/secret-4"
+    assert s.alerts.webhook_urls == ("https://hooks.example.com/secret-4",)
+    assert s.alerts.slack_bot_token == "xoxb-secret-7"
     assert s.lancedb_api_key == "lancedb-secret-1"
     assert s.storage_options["aws_secret_access_key"] == "aws-secret-5"
     shown = " ".join(
         [repr(s), str(s), s.describe(), repr(s.sources), str(s.sources), repr(s.embedder)]
+        + [repr(s.alerts), str(s.alerts)]
     )
     for secret in SECRETS.values():
         assert secret not in shown
@@ -253,6 +263,8 @@ def test_secrets_are_plain_strings_but_never_shown():
     "env",
     [
         {"CM_ALERT_WEBHOOK_URL": "hooks.example.com/secret-4"},
+        {"CM_ALERT_WEBHOOK_URL": "https://ok.example.com/a,hooks.example.com/secret-4"},
+        {"CM_SLACK_BOT_TOKEN": "xoxb-secret-7"},
         {"CM_STORAGE_MODE": "enterprise", "CM_LANCEDB_API_KEY": "lancedb-secret-1"},
         {"CM_EMBEDDER": "nope", "OPENAI_API_KEY": "sk-secret-3", "GITHUB_TOKEN": "ghp-secret-2"},
     ],

@@ -40,16 +40,23 @@ def _print_report(report) -> None:
     print(f"run {report.run_id} failed (details in the run's log in the UI)", file=sys.stderr)
 
 
-def run_job(settings: Settings, job_name: str, partition_keys: list[str] | None = None) -> bool:
+def run_job(
+    settings: Settings,
+    job_name: str,
+    partition_keys: list[str] | None = None,
+    metrics: list[str] | None = None,
+) -> bool:
     """Run a job, print what each asset wrote and one line per error. True on success."""
     from community_metrics import runner
 
     label = f" for weeks {partition_keys[0]}..{partition_keys[-1]}" if partition_keys else ""
+    label += f" (fetching only {', '.join(metrics)})" if metrics else ""
     print(f"running {job_name}{label}", flush=True)
     report = runner.run_job(
         settings,
         job_name,
         partition_keys,
+        metrics=metrics,
         on_reaped=lambda run: print(
             f"run {run.run_id} ({run.job_name}): {runner.DEAD_RUN}; marked failed", flush=True
         ),
@@ -106,9 +113,27 @@ def _lookback(settings: Settings, args) -> list[str]:
     return lookback_keys(settings.sources.refresh_lookback_weeks if n is None else n)
 
 
+def _metrics(settings: Settings, args) -> list[str] | None:
+    """--metrics a,b: only these (active, known) metrics are fetched."""
+    if not getattr(args, "metrics", None):
+        return None
+    from community_metrics.catalog import load_catalog
+
+    wanted = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    known = {m.metric_id for m in load_catalog(settings.seed_dir).active}
+    unknown = [m for m in wanted if m not in known]
+    if unknown or not wanted:
+        raise UsageError(
+            f"--metrics: {', '.join(unknown) or 'no metric given'} is not an active metric of "
+            "the catalog (`community-metrics status` lists them)"
+        )
+    return wanted
+
+
 def cmd_refresh(settings: Settings, args) -> int:
     keys = _lookback(settings, args)
-    return 0 if run_job(settings, _weeks_job(args), keys) else 1
+    metrics = _metrics(settings, args)
+    return 0 if run_job(settings, _weeks_job(args), keys, metrics=metrics) else 1
 
 
 def cmd_update_all(settings: Settings, args) -> int:
@@ -120,7 +145,30 @@ def cmd_update_all(settings: Settings, args) -> int:
 
 def cmd_backfill(settings: Settings, args) -> int:
     keys = backfill_keys(_parse_day(args.start, "--from"), _parse_day(args.end, "--to"))
-    return 0 if run_job(settings, _weeks_job(args), keys) else 1
+    metrics = _metrics(settings, args)
+    return 0 if run_job(settings, _weeks_job(args), keys, metrics=metrics) else 1
+
+
+def cmd_alerts_test(settings: Settings, _args) -> int:
+    """A `test` alert through each notifier: per notifier, delivered or its error."""
+    from community_metrics.alerts import Alert, Dispatcher, configured
+
+    alert = Alert(
+        kind="test",
+        key=f"test-{dt.datetime.now(dt.UTC).isoformat()}",
+        text="community-metrics: test alert (`community-metrics alerts test`)",
+        url=settings.alerts.dagster_ui_url,
+    )
+    notifiers = configured(settings.alerts, write=lambda line: print(line, flush=True))
+    results = Dispatcher(notifiers, log=lambda line: None).send(alert)
+    for name, error in results.items():
+        print(f"{name}: {'delivered' if error is None else 'FAILED: ' + error}")
+    if len(notifiers) == 1:
+        print(
+            "only the log is configured: set CM_ALERT_WEBHOOK_URL or CM_SLACK_BOT_TOKEN and "
+            "CM_SLACK_CHANNEL to alert elsewhere"
+        )
+    return 0 if all(error is None for error in results.values()) else 1
 
 
 def cmd_status(settings: Settings, args) -> int:
@@ -284,11 +332,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--no-fetch", action="store_true", help=no_fetch)
         p.set_defaults(func=func)
+    only = "comma-separated metric ids: fetch only these (a re-run of what failed)"
+    sub.choices["refresh"].add_argument("--metrics", metavar="IDS", help=only)
     backfill = sub.add_parser("backfill", help="fetch and compute a range of weeks in one run")
     backfill.add_argument("--from", dest="start", required=True, metavar="DATE")
     backfill.add_argument("--to", dest="end", required=True, metavar="DATE")
     backfill.add_argument("--no-fetch", action="store_true", help=no_fetch)
+    backfill.add_argument("--metrics", metavar="IDS", help=only)
     backfill.set_defaults(func=cmd_backfill)
+    alerts = sub.add_parser("alerts", help="alert notifiers")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    alerts_sub.add_parser(
+        "test", help="send a test alert through every configured notifier"
+    ).set_defaults(func=cmd_alerts_test)
     status = sub.add_parser("status", help="tables, metrics and recent runs")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

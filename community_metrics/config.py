@@ -148,7 +148,6 @@ class SourceSettings(_Group):
     )
     retry_budget_seconds: float = Field(300.0, ge=0, description="a number >= 0")
     refresh_lookback_weeks: int = Field(2, ge=0, description="a whole number >= 0")
-    alert_webhook_url: _OptionalUrl = Field(None, repr=False)
 
 
 class EmbedderSettings(_Group):
@@ -177,25 +176,70 @@ class EmbedderSettings(_Group):
         return self
 
 
-def _origins(value: Any) -> Any:
-    """CM_API_CORS_ORIGINS: comma-separated origins; `*` only when written literally."""
+def _comma_list(value: Any) -> Any:
+    """A comma-separated variable (several origins, several webhooks) as a tuple."""
     if isinstance(value, str):
-        return tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+        return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
 
 
 def _check_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    """CM_API_CORS_ORIGINS: `*` only when written literally; a trailing / is dropped."""
+    origins = tuple(o.rstrip("/") for o in origins)
     for origin in origins:
         if origin != "*" and _http_url(origin) != origin:
             raise ValueError(f"{origin!r} is not an origin")
     return origins
 
 
+def _check_urls(urls: tuple[str, ...]) -> tuple[str, ...]:
+    for url in urls:
+        _http_url(url)  # its error never echoes the URL: webhook URLs hold their secret
+    return urls
+
+
+class AlertSettings(_Group):
+    """Where alerts go and when data counts as suspicious (the sensors and `alerts test`)."""
+
+    webhook_urls: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_comma_list), AfterValidator(_check_urls)
+    ] = Field(
+        (),
+        validation_alias="CM_ALERT_WEBHOOK_URL",
+        repr=False,
+        description="comma-separated http(s) URLs",
+    )
+    slack_bot_token: str | None = Field(None, validation_alias="CM_SLACK_BOT_TOKEN", repr=False)
+    slack_channel: str | None = Field(None, validation_alias="CM_SLACK_CHANNEL")
+    slack_api_url: _Url = Field("https://slack.com/api", validation_alias="CM_SLACK_API_URL")
+    dagster_ui_url: _Url = Field("http://127.0.0.1:3000", validation_alias="CM_DAGSTER_UI_URL")
+    interval_seconds: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        validation_alias="CM_ALERT_INTERVAL_SECONDS",
+        description="a whole number of seconds, 1 to 3600",
+    )
+    anomaly_k: float = Field(5.0, gt=0, validation_alias="CM_ANOMALY_K", description="a number > 0")
+    repeated_failures: int = Field(
+        3, ge=2, validation_alias="CM_ALERT_REPEATED_FAILURES", description="a whole number >= 2"
+    )
+
+    @model_validator(mode="after")
+    def _slack_needs_both(self) -> Self:
+        if bool(self.slack_bot_token) != bool(self.slack_channel):
+            raise ConfigError(
+                "Slack alerts need both CM_SLACK_BOT_TOKEN (a bot token, xoxb-...) and "
+                "CM_SLACK_CHANNEL (a channel id or #name): set both, or neither."
+            )
+        return self
+
+
 class ApiSettings(_Group):
     """The read-only HTTP API (`community-metrics serve`)."""
 
     cors_origins: Annotated[
-        tuple[str, ...], NoDecode, BeforeValidator(_origins), AfterValidator(_check_origins)
+        tuple[str, ...], NoDecode, BeforeValidator(_comma_list), AfterValidator(_check_origins)
     ] = Field(
         (),
         validation_alias="CM_API_CORS_ORIGINS",
@@ -244,6 +288,7 @@ class Settings(_Group):
     sources: SourceSettings = Field(default_factory=SourceSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("seed_dir")
     @classmethod
@@ -342,7 +387,7 @@ def _variable(name: str, field: FieldInfo) -> str:
 # Every CM_ variable, derived from the fields so that a new setting is declared once.
 CM_VARIABLES = tuple(
     variable
-    for group in (Settings, SourceSettings, EmbedderSettings, ApiSettings)
+    for group in (Settings, SourceSettings, EmbedderSettings, ApiSettings, AlertSettings)
     for name, field in group.model_fields.items()
     if not _is_group(field.annotation)
     and (variable := _variable(name, field)).startswith(ENV_PREFIX)
@@ -390,6 +435,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         "sources": SourceSettings._from_env(env),
         "embedder": EmbedderSettings._from_env(env),
         "api": ApiSettings._from_env(env),
+        "alerts": AlertSettings._from_env(env),
     }
     return settings.model_copy(update=groups)
 

@@ -11,7 +11,7 @@ from community_metrics.metrics.assets import weekly_metrics
 from community_metrics.resources import MetricsResources
 from community_metrics.schedules import build_weekly_refresh
 from community_metrics.seed.assets import SEED_ASSETS
-from community_metrics.sensors import build_failure_alert
+from community_metrics.sensors import build_sensors
 from community_metrics.sources.assets import SOURCE_ASSETS
 
 
@@ -23,7 +23,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=[*SEED_ASSETS, *SOURCE_ASSETS, mentions, weekly_metrics, mention_embeddings],
         jobs=[seed_job, weekly_metrics_job, refresh_job],
         schedules=[build_weekly_refresh(settings.sources.refresh_lookback_weeks)],
-        sensors=[build_failure_alert(settings)],
+        sensors=build_sensors(settings, catalog),
         resources={"cm": MetricsResources(settings, catalog)},
         executor=dg.in_process_executor,
     )

@@ -6,6 +6,11 @@ import dagster as dg
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+# Runs started by the CLI carry no code-location origin: this tag says whose they are.
+LOCATION = "community_metrics"
+LOCATION_TAG = "community_metrics/location"
+# A run limited to some metrics (a re-run of what failed): comma-separated metric ids.
+METRICS_TAG = "community_metrics/metrics"
 
 SEED_JOB = "seed_job"
 WEEKLY_JOB = "weekly_metrics_job"

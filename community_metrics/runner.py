@@ -23,7 +23,7 @@ from community_metrics import weeks
 from community_metrics.config import DEFAULT_DAGSTER_HOME, PROJECT_ROOT, Settings
 from community_metrics.definitions import build_definitions
 from community_metrics.history import mark_dead_run, run_errors, run_row
-from community_metrics.jobs import SEED_JOB, range_tags
+from community_metrics.jobs import LOCATION, LOCATION_TAG, METRICS_TAG, SEED_JOB, range_tags
 from community_metrics.store import METRICS, StoreReader, StoreWriter
 
 PID_TAG = "community_metrics/runner_pid"
@@ -82,9 +82,16 @@ def execute(
     inst: dg.DagsterInstance,
     partition_keys: list[str] | None = None,
     run_config: dict | None = None,
+    tags: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run a job through `inst`; a list of weeks becomes ONE run over their range."""
-    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    """Run a job through `inst`; a list of weeks becomes ONE run over their range. The run is
+    tagged with this process and the code location (an in-process run has no origin)."""
+    tags = {
+        **(tags or {}),
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+        LOCATION_TAG: LOCATION,
+    }
     if partition_keys:
         tags |= range_tags(partition_keys)
     return defs.resolve_job_def(job_name).execute_in_process(
@@ -186,13 +193,16 @@ def run_job(
     job_name: str,
     partition_keys: list[str] | None = None,
     on_reaped=lambda run: None,
+    metrics: list[str] | None = None,
 ) -> RunReport:
-    """Execute a job through the instance (reaping dead runs first) and report its outcome."""
+    """Execute a job through the instance (reaping dead runs first) and report its outcome;
+    with `metrics`, the sources fetch only those."""
     defs = build_definitions(settings)
+    tags = {METRICS_TAG: ",".join(metrics)} if metrics else None
     with instance(settings) as inst:
         for run in reap(settings, inst):
             on_reaped(run)
-        result = execute(defs, job_name, inst, partition_keys, run_config=QUIET_CONSOLE)
+        result = execute(defs, job_name, inst, partition_keys, QUIET_CONSOLE, tags)
     report = RunReport(job_name, result.run_id, result.success, partition_keys, _summaries(result))
     if not result.success:
         row = run_row(StoreReader.connect(settings), result.run_id) or {}

@@ -22,6 +22,9 @@ from community_metrics.store import METRICS, OBSERVATIONS, STATS, StoreReader, T
 from community_metrics.store.filters import in_list, stats_filter
 
 WEEK_WINDOW = "week"
+# A metric is stale when its newest weekly row ended more than this long ago (the API's
+# health and the freshness alert use this one rule).
+STALE_AFTER = dt.timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,24 @@ def metric_statuses(
             )
         )
     return out
+
+
+def is_stale(newest_week: dt.date | None, today: dt.date) -> bool:
+    """No week at all, or the newest week (its Monday) ended more than 8 days before today."""
+    return newest_week is None or today - (newest_week + dt.timedelta(days=6)) > STALE_AFTER
+
+
+def newest_weeks(store: StoreReader, metric_ids: Sequence[str]) -> dict[str, dt.date]:
+    """metric_id -> the Monday of its newest weekly row (metrics without one are absent)."""
+    if not metric_ids:
+        return {}
+    table = store.scan(STATS, stats_filter(metric_ids, WEEK_WINDOW), ["metric_id", "period_start"])
+    if table.num_rows == 0:
+        return {}
+    grouped = table.group_by("metric_id").aggregate([("period_start", "max")])
+    return dict(
+        zip(grouped["metric_id"].to_pylist(), grouped["period_start_max"].to_pylist(), strict=True)
+    )
 
 
 def recent_runs(store: StoreReader, limit: int = 10, status: str | None = None) -> list[RunStatus]:

@@ -87,7 +87,11 @@ def tracked(context: dg.AssetExecutionContext, store: StoreWriter) -> Iterator[R
             outcome.errors.setdefault(context.asset_key.to_user_string(), str(exc))
         _record(context, store, outcome, "partial" if outcome.partial else "failed")
         raise
-    _record(context, store, outcome, "partial" if outcome.errors else "success")
+    if not outcome.errors:
+        status = "success"
+    else:  # an asset that reports before raising its failure() (all metrics lost: failed)
+        status = "failed" if outcome.itemized and not outcome.partial else "partial"
+    _record(context, store, outcome, status)
 
 
 def upstream_errors(

@@ -25,13 +25,12 @@ from community_metrics.api import charts, models
 from community_metrics.api.snapshot import Snapshot
 from community_metrics.catalog import Metric
 from community_metrics.search.core import MAX_LIMIT, SEARCH_MODES, SearchError
-from community_metrics.status import RunStatus
+from community_metrics.status import RunStatus, is_stale
 from community_metrics.store import EMBEDDINGS_TABLE
 
 RUNS = TypeAdapter(list[RunStatus])
 
 MAX_WEEKS = 520
-STALE_AFTER = dt.timedelta(days=8)
 MOVERS = 5
 LOOK_BACK = 26  # weeks the dashboard looks back for the newest week with data
 NOT_FOUND = {
@@ -169,10 +168,13 @@ def health(request: Request):
     active = [m for m, d in snapshot.definitions.items() if d.active]
     values, _ = snapshot.grid(active, [latest - dt.timedelta(weeks=i) for i in range(2)])
     for metric_id, (this_week, week_before) in zip(active, values, strict=True):
-        newest = latest if not math.isnan(this_week) else latest - dt.timedelta(weeks=1)
-        if math.isnan(this_week) and (
-            math.isnan(week_before) or today - (newest + dt.timedelta(days=6)) > STALE_AFTER
-        ):
+        # older weeks than these two are stale by the rule, whichever they are
+        newest = (
+            latest
+            if not math.isnan(this_week)
+            else (None if math.isnan(week_before) else latest - dt.timedelta(weeks=1))
+        )
+        if is_stale(newest, today):
             stale.append(metric_id)
     run = snapshot.last_success
     body = models.Health(
