@@ -297,3 +297,14 @@ def test_enterprise_mode_needs_the_read_key():
     with pytest.raises(ConfigError, match="CM_LANCEDB_READ_API_KEY") as err:
         open_reader(load_settings(enterprise))
     assert "sk-write-secret" not in str(err.value)
+    # the read key alone is enough to start the API, and never enough to write
+    read_only = {**enterprise, "CM_LANCEDB_READ_API_KEY": "sk-read-secret"}
+    del read_only["CM_LANCEDB_API_KEY"]
+    settings = load_settings(read_only)
+    assert isinstance(open_reader(settings), StoreReader)
+    with pytest.raises(ConfigError, match="CM_LANCEDB_API_KEY") as err:
+        StoreWriter.connect(settings)
+    assert "sk-read-secret" not in str(err.value)
+    del read_only["CM_LANCEDB_READ_API_KEY"]
+    with pytest.raises(ConfigError, match="CM_LANCEDB_READ_API_KEY"):
+        load_settings(read_only)

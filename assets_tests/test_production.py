@@ -1,7 +1,8 @@
 """Production switches by configuration only: LanceDB on S3 and a Postgres-backed Dagster.
 
-S3 is moto's S3 server on 127.0.0.1; Dagster uses deploy/dagster.yaml on the machine's local
-PostgreSQL (started by .ci/run when it is not running).
+S3 is moto's S3 server on 127.0.0.1; Dagster uses deploy/dagster-single-host.yaml on the
+machine's local PostgreSQL (started by .ci/run when it is not running). The ECS run launcher
+and S3 compute logs of deploy/dagster.yaml: test_ecs.py.
 """
 
 import datetime as dt
@@ -85,7 +86,8 @@ def postgres_db():
 
 def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
     shutil.copyfile(
-        PROJECT_ROOT / "deploy" / "dagster.yaml", os.path.join(env["DAGSTER_HOME"], "dagster.yaml")
+        PROJECT_ROOT / "deploy" / "dagster-single-host.yaml",
+        os.path.join(env["DAGSTER_HOME"], "dagster.yaml"),
     )
     env = {
         **env,

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from community_metrics import weeks
 from community_metrics.catalog import CatalogError
@@ -169,6 +170,16 @@ def cmd_alerts_test(settings: Settings, _args) -> int:
             "CM_SLACK_CHANNEL to alert elsewhere"
         )
     return 0 if all(error is None for error in results.values()) else 1
+
+
+def cmd_secrets_env_file(_settings: Settings, args) -> int:
+    """The env file of a single host from one Secrets Manager secret; names, never values."""
+    from community_metrics.secrets_env import write_env_file
+
+    out = Path(args.out)
+    names = write_env_file(args.secret_id, out)
+    print(f"wrote {len(names)} variables to {out} (mode 0600): {', '.join(names)}")
+    return 0
 
 
 def cmd_status(settings: Settings, args) -> int:
@@ -345,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     alerts_sub.add_parser(
         "test", help="send a test alert through every configured notifier"
     ).set_defaults(func=cmd_alerts_test)
+    secrets = sub.add_parser("secrets", help="secrets for a single host")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    env_file = secrets_sub.add_parser(
+        "env-file", help="write an env file (mode 0600) from an AWS Secrets Manager secret"
+    )
+    env_file.add_argument("secret_id", help="the secret's name or ARN (a JSON key/value secret)")
+    env_file.add_argument("--out", required=True, help="e.g. /etc/community-metrics/env")
+    env_file.set_defaults(func=cmd_secrets_env_file)
     status = sub.add_parser("status", help="tables, metrics and recent runs")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

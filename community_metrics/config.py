@@ -365,9 +365,10 @@ def _check_enterprise(settings: Settings) -> None:
             "CM_LANCEDB_URI must start with db:// (for example db://community-metrics); for local "
             "or s3:// storage use CM_STORAGE_MODE=local and CM_DB_PATH."
         )
-    if not settings.lancedb_api_key:
+    if not (settings.lancedb_api_key or settings.lancedb_read_api_key):
         raise ConfigError(
-            "CM_STORAGE_MODE=enterprise needs CM_LANCEDB_API_KEY: set it, or use "
+            "CM_STORAGE_MODE=enterprise needs CM_LANCEDB_API_KEY (the pipeline's write key) or, "
+            "for the read-only API alone, CM_LANCEDB_READ_API_KEY: set one, or use "
             "CM_STORAGE_MODE=local."
         )
 

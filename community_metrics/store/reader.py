@@ -17,7 +17,7 @@ import lancedb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from community_metrics.config import Settings
+from community_metrics.config import ConfigError, Settings
 from community_metrics.store.filters import all_of, day_range, in_list, sql_string, stats_filter
 from community_metrics.store.schemas import (
     EMBEDDINGS_TABLE,
@@ -43,12 +43,19 @@ class TableInfo:
 
 
 def open_database(settings: Settings, api_key: str | None = None) -> Any:
-    """A LanceDB connection from settings (`api_key` overrides the enterprise key)."""
+    """A LanceDB connection from settings; in enterprise mode with `api_key` (default: the
+    write key, which a process holding only the read key does not have)."""
     consistency = dt.timedelta(0)
     if settings.storage_mode == "enterprise":
+        key = api_key or settings.lancedb_api_key
+        if not key:
+            raise ConfigError(
+                "writing to LanceDB Enterprise needs CM_LANCEDB_API_KEY; this process has only "
+                "CM_LANCEDB_READ_API_KEY, which serves the read-only API."
+            )
         return lancedb.connect(
             settings.db_uri,
-            api_key=api_key or settings.lancedb_api_key,
+            api_key=key,
             region=settings.lancedb_region,
             host_override=settings.lancedb_host_override,
             read_consistency_interval=consistency,
@@ -70,7 +77,9 @@ class StoreReader:
 
     @classmethod
     def connect(cls, settings: Settings):
-        return cls(open_database(settings), settings.describe())
+        """A reader: in enterprise mode with whichever key the process has."""
+        key = settings.lancedb_api_key or settings.lancedb_read_api_key
+        return cls(open_database(settings, api_key=key), settings.describe())
 
     # -- tables -----------------------------------------------------------------------------
 
