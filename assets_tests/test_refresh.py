@@ -156,6 +156,24 @@ def test_a_failing_source_gives_partial_writes_and_the_rest_fails(live, fake, in
     # the alert it sends: test_alerts.py
 
 
+def test_a_hanging_source_costs_one_retry_budget_per_run(live, fake, instance):
+    _, defs, store = live  # CM_HTTP_TIMEOUT=1, CM_RETRY_BUDGET_SECONDS=3
+    fake.always("/api/packages/", ("sleep", 2.5))
+    result = execute(defs, REFRESH_JOB, instance, last_weeks(1))
+    assert not result.success
+    (row,) = store.read_all(HISTORY)
+    errors = json.loads(row["error_summary"])
+    # both PyPI metrics failed with the one error; every other source carried on
+    assert set(errors) == {"downloads:lance:python", "downloads:lancedb:python"}
+    assert len({e.split(" (the source")[0] for e in errors.values()}) == 1
+    # one budget: the second package was never requested
+    assert fake.count("/api/packages/") == fake.count("/api/packages/pylance/") > 0
+    assert {r["metric_id"] for r in store.read_all(OBSERVATIONS)} >= {
+        "downloads:lancedb:nodejs",
+        "downloads:lance:rust",
+    }
+
+
 def test_a_source_asset_run_alone_fails_on_its_own_errors(live, fake, instance):
     _, defs, store = live
     fake.always("/api/v1/crates/lancedb/", ("status", 502))

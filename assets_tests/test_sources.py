@@ -118,6 +118,28 @@ def test_a_permanent_failure_gives_up_within_the_budget(fake):
     assert time.monotonic() - started < 10
 
 
+def test_a_source_that_does_not_answer_costs_one_budget_per_client(fake):
+    fake.always("/api/packages/", ("sleep", 1.5))
+    pypi = dl.PyPIStats(http(fake, timeout=0.5, budget=2))
+    with pytest.raises(SourceError, match="gave up after retries: ReadTimeout") as first:
+        pypi.daily("pylance")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as second:
+        pypi.daily("lancedb")
+    assert time.monotonic() - started < 0.1  # at once, without a request
+    assert str(second.value).startswith(str(first.value))
+    assert "no further calls this run" in str(second.value)
+    assert fake.count("/api/packages/lancedb/") == 0
+
+
+def test_an_http_error_of_one_package_leaves_the_others_alone(fake):
+    fake.always("/api/v1/crates/lance/", ("status", 502))
+    crates = dl.Crates(http(fake, budget=1))
+    with pytest.raises(SourceError, match="HTTP 502"):
+        crates.daily("lance")
+    assert crates.daily("lancedb")  # the same client: the breaker did not open
+
+
 def test_rate_limiter_keeps_per_second_and_per_minute_limits():
     now = [0.0]
     sleeps = []

@@ -126,6 +126,7 @@ class HttpSource:
         self._sleep = sleep
         self._limiter = RateLimiter(rate_limit, sleep=sleep)
         self._blocked_until = 0.0
+        self._dead: str | None = None  # why this source stopped answering in this run
         self._client = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -197,7 +198,14 @@ class HttpSource:
         headers: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> httpx.Response:
-        """A call with retries; returns the final response, whatever its status."""
+        """A call with retries; returns the final response, whatever its status.
+
+        A circuit breaker: once a call spent the retry budget on a source that does not answer
+        (timeouts, connection errors), every later call of this client fails at once with the
+        same error, so a dead source costs one budget per run, not one per metric. HTTP errors
+        do not open it: they may concern one package only."""
+        if self._dead is not None:
+            raise SourceError(self._dead)
         jitter = tenacity.wait_exponential_jitter(initial=1, max=60)
 
         def wait(state: tenacity.RetryCallState) -> float:
@@ -216,7 +224,10 @@ class HttpSource:
         try:
             return retrying(self._once, method, path, params, headers, body)
         except _Retryable as exc:
-            raise SourceError(f"{self.name}: gave up after retries: {exc}") from exc
+            error = f"{self.name}: gave up after retries: {exc}"
+            if isinstance(exc.__cause__, httpx.TimeoutException | httpx.TransportError):
+                self._dead = f"{error} (the source is not answering: no further calls this run)"
+            raise SourceError(error) from exc
 
     def get(self, path: str, params=None, headers=None) -> httpx.Response:
         return self.request("GET", path, params, headers)
