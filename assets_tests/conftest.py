@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -104,3 +105,37 @@ def run_module(module: str, args: list[str], env: dict[str, str], timeout: float
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return run_module("community_metrics.cli", args, env)
+
+
+PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+@pytest.fixture
+def postgres_db():
+    """A fresh database on the machine's PostgreSQL (trust auth), dropped afterwards."""
+    import psycopg2
+
+    name = f"cm_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
+    except psycopg2.OperationalError as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable on {PG['host']}:{PG['port']} as {PG['user']} "
+            f"(.ci/run starts it): {error}"
+        )
+    admin.autocommit = True
+    admin.cursor().execute(f'CREATE DATABASE "{name}"')
+    yield name
+    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def postgres_env(database: str) -> dict[str, str]:
+    """The DAGSTER_PG_* variables the deploy/ instance files read, for that database."""
+    return {
+        "DAGSTER_PG_HOST": PG["host"],
+        "DAGSTER_PG_PORT": str(PG["port"]),
+        "DAGSTER_PG_USER": PG["user"],
+        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
+        "DAGSTER_PG_DB": database,
+    }

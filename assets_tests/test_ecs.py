@@ -15,13 +15,11 @@ import json
 import shutil
 import threading
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import dagster as dg
-import psycopg2
 import pytest
 from dagster._core.launcher import WorkerStatus
 from dagster._core.storage.compute_log_manager import ComputeIOType
@@ -34,7 +32,8 @@ from community_metrics.definitions import build_definitions
 from community_metrics.jobs import LOCATION, SEED_JOB
 from community_metrics.runner import execute
 
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+from .conftest import postgres_env
+
 REGION = "us-east-1"
 CLUSTER = "community-metrics"
 BUCKET = "community-metrics-dagster-logs"
@@ -154,33 +153,12 @@ def task_metadata_endpoint(aws, monkeypatch):
 
 
 @pytest.fixture
-def postgres_db():
-    name = f"cm_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg2.connect(dbname="postgres", connect_timeout=5, **PG)
-    except psycopg2.OperationalError as error:
-        pytest.fail(
-            f"PostgreSQL is not reachable on {PG['host']}:{PG['port']} as {PG['user']} "
-            f"(.ci/run starts it): {error}"
-        )
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    yield name
-    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
-
-
-@pytest.fixture
 def deploy_env(env, aws, postgres_db, monkeypatch) -> dict[str, str]:
     """DAGSTER_HOME holding the real deploy/dagster.yaml, and every variable it reads."""
     home = Path(env["DAGSTER_HOME"])
     shutil.copyfile(PROJECT_ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     values = {
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
-        "DAGSTER_PG_DB": postgres_db,
+        **postgres_env(postgres_db),
         # the family: the launcher resolves it to the latest revision's ARN
         "DAGSTER_ECS_TASK_DEFINITION": "community-metrics-run",
         "DAGSTER_ECS_CONTAINER": "run",

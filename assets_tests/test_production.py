@@ -8,7 +8,6 @@ and S3 compute logs of deploy/dagster.yaml: test_ecs.py.
 import datetime as dt
 import os
 import shutil
-import uuid
 
 import boto3
 import dagster as dg
@@ -23,9 +22,7 @@ from community_metrics.runner import execute
 from community_metrics.store import METRICS, OBSERVATIONS, STATS, StoreWriter
 from community_metrics.weeks import week_keys
 
-from .conftest import run_cli
-
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+from .conftest import PG, postgres_env, run_cli
 
 
 @pytest.fixture
@@ -73,17 +70,6 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
     assert store.keyword_mentions("Electron")[0]["key"] == "example|ex-011"
 
 
-@pytest.fixture
-def postgres_db():
-    name = f"cm_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(dbname="postgres", **PG)
-    admin.autocommit = True
-    admin.cursor().execute(f'CREATE DATABASE "{name}"')
-    yield name
-    admin.cursor().execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.close()
-
-
 def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
     shutil.copyfile(
         PROJECT_ROOT / "deploy" / "dagster-single-host.yaml",
@@ -91,11 +77,7 @@ def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
     )
     env = {
         **env,
-        "DAGSTER_PG_HOST": PG["host"],
-        "DAGSTER_PG_PORT": str(PG["port"]),
-        "DAGSTER_PG_USER": PG["user"],
-        "DAGSTER_PG_PASSWORD": "unused-with-trust-auth",
-        "DAGSTER_PG_DB": postgres_db,
+        **postgres_env(postgres_db),
     }
     seeded = run_cli(["seed"], env)
     assert seeded.returncode == 0, seeded.stderr

@@ -32,6 +32,13 @@ class RunOutcome:
         self.writes.append(result)
         return result
 
+    def status(self, raised: bool) -> str:
+        """`success`, `partial` (written, with errors) or `failed`; an asset that reported a
+        `failure()` it raises after its results counts as raised."""
+        if raised or self.itemized:
+            return "partial" if self.partial else "failed"
+        return "partial" if self.errors else "success"
+
     def describe(self, what: str) -> str:
         """`what: name: error; name: error`, the one line a failed asset reports."""
         return f"{what}: " + "; ".join(f"{name}: {e}" for name, e in sorted(self.errors.items()))

@@ -85,13 +85,9 @@ def tracked(context: dg.AssetExecutionContext, store: StoreWriter) -> Iterator[R
     except Exception as exc:
         if not (outcome.partial or outcome.itemized):
             outcome.errors.setdefault(context.asset_key.to_user_string(), str(exc))
-        _record(context, store, outcome, "partial" if outcome.partial else "failed")
+        _record(context, store, outcome, outcome.status(raised=True))
         raise
-    if not outcome.errors:
-        status = "success"
-    else:  # an asset that reports before raising its failure() (all metrics lost: failed)
-        status = "failed" if outcome.itemized and not outcome.partial else "partial"
-    _record(context, store, outcome, status)
+    _record(context, store, outcome, outcome.status(raised=False))
 
 
 def upstream_errors(

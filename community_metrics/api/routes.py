@@ -211,41 +211,23 @@ def models_json(value) -> bytes:
 # -- series ----------------------------------------------------------------------------------
 
 
+# A week without a stored row: missing (null), never zero.
+_MISSING = {field: None for field in models.Point.model_fields} | {"complete": False}
+
+
 def _points(snapshot: Snapshot, metric_id: str, window: list[dt.date]) -> list[models.Point]:
+    """The window's weeks as Points: the stored row's columns (named as Point's fields), or
+    a missing week."""
     stored = snapshot.weekly_rows(metric_id, window[0], window[-1]) if window else {}
+    fields = [f for f in models.Point.model_fields if f != "week"]
     points = []
     for week in window:
         row = stored.get(week)
         if row is None:
-            points.append(
-                models.Point(
-                    week=week,
-                    period_end=week + dt.timedelta(days=6),
-                    value=None,
-                    complete=False,
-                    days_observed=None,
-                    is_carried_forward=None,
-                    observed_on=None,
-                    provenance=None,
-                    recomputed=None,
-                    previous_value=None,
-                )
-            )
-            continue
-        points.append(
-            models.Point(
-                week=week,
-                period_end=row["period_end"],
-                value=row["value"],
-                complete=row["complete"],
-                days_observed=row["days_observed"],
-                is_carried_forward=row["is_carried_forward"],
-                observed_on=row["observed_on"],
-                provenance=row["provenance"],
-                recomputed=row["recomputed"],
-                previous_value=row["previous_value"],
-            )
-        )
+            values = {**_MISSING, "period_end": week + dt.timedelta(days=6)}
+        else:
+            values = {f: row[f] for f in fields}
+        points.append(models.Point(**{**values, "week": week}))
     return points
 
 

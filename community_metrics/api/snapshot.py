@@ -39,17 +39,12 @@ SNAPSHOT_TABLES = (METRICS.name, STATS.name, HISTORY.name)
 RUNS_KEPT = 200
 MEMO_KEPT = 64
 T = TypeVar("T")
+# The stats columns a snapshot keeps: what a models.Point shows, keyed by metric and week
+# (`complete` is derived at load).
 WEEK_COLUMNS = [
     "metric_id",
     "period_start",
-    "period_end",
-    "value",
-    "days_observed",
-    "is_carried_forward",
-    "observed_on",
-    "provenance",
-    "recomputed",
-    "previous_value",
+    *(f for f in Point.model_fields if f not in ("week", "complete")),
 ]
 
 
