@@ -28,6 +28,7 @@ COPY --from=build --chown=10001:10001 /app /app
 COPY --chown=10001:10001 deploy/dagster.yaml /opt/dagster/home/dagster.yaml
 ENV PATH="/app/.venv/bin:${PATH}" \
     DAGSTER_HOME=/opt/dagster/home \
+    DAGSTER_EVENT_BATCH_SIZE=1000 \
     CM_SEED_DIR=/app/seed_data \
     PYTHONUNBUFFERED=1 \
     HEALTHCHECK_URL=http://127.0.0.1:8000/api/v1/health

@@ -15,6 +15,7 @@ import pytest
 from community_metrics import config
 from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
+from community_metrics.runner import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
 from community_metrics.store import StoreWriter
 
 from .fake_sources import FakeSources
@@ -85,9 +86,19 @@ def live(env, fake, monkeypatch):
     return point_at(fake, env, monkeypatch)
 
 
+# The project's event log storage (dagster.yaml), batching as the CLI and `up` make it batch.
+BATCHED_EVENT_LOG = {
+    "event_log_storage": {
+        "module": "community_metrics.event_log",
+        "class": "BatchedSqliteEventLogStorage",
+    }
+}
+
+
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
+def instance(monkeypatch):
+    monkeypatch.setenv(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
+    with dg.instance_for_test(overrides=BATCHED_EVENT_LOG) as inst:
         yield inst
 
 

@@ -113,6 +113,20 @@ def secrets_manager(monkeypatch):
     server.stop()
 
 
+def test_every_dagster_process_writes_asset_events_in_batches():
+    """The batched event log storages need Dagster to hand them batches: the image and the
+    units of the processes that create runs set the size `up` and the CLI set."""
+    from community_metrics.runner import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
+
+    wanted = f"{EVENT_BATCH_ENV}={EVENT_BATCH_SIZE}"
+    assert wanted in (PROJECT_ROOT / "Dockerfile").read_text()
+    for role in ("daemon", "webserver"):
+        unit = (DEPLOY / "systemd" / f"community-metrics-{role}.service").read_text()
+        assert f"Environment={wanted}" in unit, role
+    for name in ("dagster.yaml", "deploy/dagster.yaml", "deploy/dagster-single-host.yaml"):
+        assert "class: Batched" in (PROJECT_ROOT / name).read_text(), name
+
+
 def test_the_env_file_comes_from_secrets_manager(env, secrets_manager, tmp_path):
     aws, client = secrets_manager
     values = {

@@ -185,7 +185,7 @@ def test_deploy_file_configures_ecs_s3_and_postgres(prod_instance, aws):
     assert launcher.secrets_tags == []
     assert type(prod_instance.compute_log_manager).__name__ == "S3ComputeLogManager"
     assert type(prod_instance.run_storage).__name__ == "PostgresRunStorage"
-    assert type(prod_instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+    assert type(prod_instance.event_log_storage).__name__ == "BatchedPostgresEventLogStorage"
 
 
 def test_run_is_launched_monitored_and_terminated_as_an_ecs_task(

@@ -12,7 +12,7 @@ from community_metrics.definitions import build_definitions
 from community_metrics.jobs import REFRESH_JOB
 from community_metrics.partitions import WEEKLY
 from community_metrics.runner import execute
-from community_metrics.sources.assets import crates_downloads
+from community_metrics.sources.assets import source_observations
 from community_metrics.store import HISTORY, OBSERVATIONS, StoreWriter
 
 from .conftest import run_cli
@@ -178,7 +178,8 @@ def test_a_source_asset_run_alone_fails_on_its_own_errors(live, fake, instance):
     _, defs, store = live
     fake.always("/api/v1/crates/lancedb/", ("status", 502))
     result = dg.materialize(
-        [crates_downloads],
+        [source_observations],
+        selection=["crates_downloads"],
         instance=instance,
         resources=defs.resources,
         partition_key=last_weeks(1)[0],

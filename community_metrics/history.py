@@ -61,7 +61,7 @@ def fold_history(
     *,
     status: str,
     errors: dict[str, str],
-    asset: str | None = None,
+    assets: tuple[str, ...] = (),
     bounds: tuple[str | None, str | None] = (None, None),
     started_at: dt.datetime | None = None,
     writes: list[WriteResult] = (),
@@ -79,7 +79,7 @@ def fold_history(
             {
                 "run_id": run_id,
                 "job_name": job_name,
-                "assets": sorted({*row.get("assets", []), *([asset] if asset else [])}),
+                "assets": sorted({*row.get("assets", []), *assets}),
                 "partition_start": bounds[0] or row.get("partition_start"),
                 "partition_end": bounds[1] or row.get("partition_end"),
                 "started_at": row.get("started_at") or started_at or now,

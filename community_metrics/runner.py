@@ -54,6 +54,11 @@ class RunReport:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+# Dagster buffers a run's planned events and a step's per-week materializations and hands
+# them to the event log storage in batches of this size (0, its default, writes one by one).
+EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
+
+
 def prepare_dagster_home(settings: Settings) -> Path:
     """Point DAGSTER_HOME at the instance folder. The default folder gets the project's
     dagster.yaml on every start, any other folder once if it has none (without one, Dagster
@@ -61,6 +66,8 @@ def prepare_dagster_home(settings: Settings) -> Path:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    # Asset events in batches (community_metrics/event_log.py); `up`'s processes inherit it.
+    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
     source, target = PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml"
     if not target.exists() or (
         home == PROJECT_ROOT / DEFAULT_DAGSTER_HOME and target.read_bytes() != source.read_bytes()

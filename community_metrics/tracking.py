@@ -60,6 +60,11 @@ def _run_start(context: dg.AssetExecutionContext) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _names(context: dg.AssetExecutionContext) -> tuple[str, ...]:
+    """The assets this step materializes (several for a multi-asset)."""
+    return tuple(sorted(k.to_user_string() for k in context.selected_asset_keys))
+
+
 def _record(
     context: dg.AssetExecutionContext, store: StoreWriter, outcome: RunOutcome, status: str
 ) -> None:
@@ -69,7 +74,7 @@ def _record(
         context.run.job_name,
         status=status,
         errors=outcome.errors,
-        asset=context.asset_key.to_user_string(),
+        assets=_names(context),
         bounds=_partition_bounds(context),
         started_at=_run_start(context),
         writes=outcome.writes,
@@ -84,7 +89,7 @@ def tracked(context: dg.AssetExecutionContext, store: StoreWriter) -> Iterator[R
         yield outcome
     except Exception as exc:
         if not (outcome.partial or outcome.itemized):
-            outcome.errors.setdefault(context.asset_key.to_user_string(), str(exc))
+            outcome.errors.setdefault(",".join(_names(context)), str(exc))
         _record(context, store, outcome, outcome.status(raised=True))
         raise
     _record(context, store, outcome, outcome.status(raised=False))
@@ -96,8 +101,8 @@ def upstream_errors(
     """Per-metric errors that upstream assets reported in THIS run's materializations (their
     `errors` metadata), so a downstream asset can finish its work and then fail the run."""
     errors: dict[str, str] = {}
-    for asset in assets:
-        event = context.instance.get_latest_materialization_event(asset.key)
+    for key in (key for asset in assets for key in asset.keys):
+        event = context.instance.get_latest_materialization_event(key)
         if event is None or event.run_id != context.run.run_id:
             continue
         reported = event.asset_materialization.metadata.get("errors")

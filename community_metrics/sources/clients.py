@@ -43,6 +43,15 @@ class SourceClients:
             self.github_search.http,
         ]
 
+    def of_source(self, source: str) -> HttpSource:
+        """The client of a catalog source (a metric's `source`)."""
+        return {
+            "pypistats": self.pypistats,
+            "npm": self.npm,
+            "cratesio": self.crates,
+            "github": self.github,
+        }[source].http
+
     def requests(self) -> dict[str, int]:
         return {http.name: http.requests for http in self.https}
 

@@ -8,14 +8,21 @@ observations (seed rows) stay and nothing is zeroed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import httpx
 
 from community_metrics.catalog import Metric
 from community_metrics.sources import downloads as dl
 from community_metrics.sources.clients import SourceClients
 from community_metrics.sources.github import cumulative_from_gains, cumulative_from_stamps
-from community_metrics.sources.http import NotAvailable
+from community_metrics.sources.http import NotAvailable, SourceError
+
+# Calls in flight per source: the client's rate limiter decides the pace, and a few calls in
+# flight keep a distant server's latency from setting it instead (GitHub allows 100).
+WORKERS_PER_SOURCE = 4
 
 
 @dataclass
@@ -115,6 +122,8 @@ def drop_outage_days(fetches: dict[str, Fetch]) -> list[dt.date]:
     return outages
 
 
+# Sources whose outages read 0 for every package (pypistats).
+ALL_ZERO_IS_OUTAGE = {"pypistats"}
 # The fetch of each catalog source.
 FETCHERS: dict[str, Callable[..., Fetch]] = {
     "pypistats": fetch_retained,
@@ -122,3 +131,39 @@ FETCHERS: dict[str, Callable[..., Fetch]] = {
     "npm": fetch_npm,
     "github": fetch_github,
 }
+
+
+@dataclass
+class SourceFetch:
+    """What one source's metrics produced: a Fetch per metric that answered, else its error."""
+
+    fetches: dict[str, Fetch] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def fetch_source(
+    clients: SourceClients, source: str, metrics: Sequence[Metric], first, last, today
+) -> SourceFetch:
+    """Every metric of one source over [first, last]: a failing metric does not stop the
+    others, and the results keep the catalog's order."""
+    fetch = FETCHERS[source]
+
+    def one(metric: Metric):
+        try:
+            return metric.metric_id, fetch(clients, metric, first, last, today), None
+        except (SourceError, httpx.HTTPError) as exc:
+            return metric.metric_id, None, str(exc)
+
+    out = SourceFetch()
+    # The first metric goes alone: if the source does not answer, its circuit breaker opens
+    # after one retry budget and the others fail at once, without a call each.
+    with ThreadPoolExecutor(WORKERS_PER_SOURCE, thread_name_prefix=source) as pool:
+        results = [one(m) for m in metrics[:1]] + list(pool.map(one, metrics[1:]))
+        for metric_id, result, error in results:
+            if error is None:
+                out.fetches[metric_id] = result
+            else:
+                out.errors[metric_id] = error
+    if source in ALL_ZERO_IS_OUTAGE:
+        drop_outage_days(out.fetches)
+    return out
