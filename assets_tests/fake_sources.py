@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import threading
 import time
 import zlib
@@ -20,6 +21,14 @@ PYPISTATS_DAYS = 180
 CRATES_DAYS = 90
 NPM_MAX_DAYS = 540
 STAR_START = dt.date(2022, 7, 1)
+# Each source's documented rate limit, by path prefix: (calls, window in seconds) pairs
+# (../shared/docs/sources.md). Enforced only when a test or bench asks (`enforce_limits`).
+DOCUMENTED_LIMITS = {
+    "/api/packages/": ((5, 1.0), (30, 60.0)),  # pypistats: 5/s and 30/min per IP
+    "/downloads/": ((1, 1.0),),  # npm: Cloudflare 429s reported at 1/s
+    "/api/v1/crates/": ((1, 1.0),),  # crates.io crawler policy: 1/s
+    "/repos/": ((5000, 3600.0),),  # GitHub REST with a token: 5,000/hour
+}
 
 
 def value(source: str, name: str, day: dt.date) -> int:
@@ -47,6 +56,13 @@ def send_json(handler: BaseHTTPRequestHandler, code: int, body, headers=None) ->
     handler.wfile.write(raw)
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # a client that timed out and left (what the timeout tests do) is not an error here
+        if not isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            super().handle_error(request, client_address)
+
+
 class FakeSources:
     def __init__(self, today: dt.date | None = None, history_repos=("lancedb/lancedb",)):
         self.today = today or dt.datetime.now(dt.UTC).date()
@@ -58,10 +74,13 @@ class FakeSources:
         self.hn_items: list[dict] = []  # Algolia hits, searchable by title and text
         self.gh_issues: list[dict] = []  # REST search items, searchable by title and body
         self.gh_discussions: list[dict] = []  # GraphQL Discussion nodes
+        self.refused: Counter[str] = Counter()  # requests answered 429 for going over a limit
+        self._limits: dict[str, tuple] = {}
+        self._arrivals: dict[str, deque] = defaultdict(deque)
         self._scripts: dict[str, deque] = defaultdict(deque)
         self._always: dict[str, tuple] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     # -- control ------------------------------------------------------------------------------
@@ -94,6 +113,33 @@ class FakeSources:
         ("incomplete",) (GitHub search's incomplete_results).
         """
         self._scripts[prefix].extend(actions)
+
+    def enforce_limits(self, limits=DOCUMENTED_LIMITS, time_scale: float = 1.0) -> None:
+        """Answer 429 (with Retry-After) to a request over a source's limit, as the real APIs
+        do; `time_scale` > 1 shortens every window that many times (a bench in minutes)."""
+        self._limits = {
+            prefix: tuple((calls, window / time_scale) for calls, window in pairs)
+            for prefix, pairs in limits.items()
+        }
+
+    def _over_limit(self, path: str) -> float | None:
+        """Seconds until the request would fit, or None (then it is counted as admitted)."""
+        prefix = next((p for p in self._limits if path.startswith(p)), None)
+        if prefix is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            arrivals = self._arrivals[prefix]
+            longest = max(window for _, window in self._limits[prefix])
+            while arrivals and arrivals[0] <= now - longest:
+                arrivals.popleft()
+            for calls, window in self._limits[prefix]:
+                inside = [t for t in arrivals if t > now - window]
+                if len(inside) >= calls:
+                    self.refused[prefix] += 1
+                    return inside[-calls] + window - now
+            arrivals.append(now)
+        return None
 
     def always(self, prefix: str, action: tuple) -> None:
         self._always[prefix] = action
@@ -146,6 +192,10 @@ class FakeSources:
                     fake.user_agents.add(self.headers.get("User-Agent", ""))
                     if self.headers.get("Authorization"):
                         fake.authorizations.add(self.headers["Authorization"])
+                if (wait := fake._over_limit(unquote(raw_path))) is not None:
+                    return self.send(
+                        429, {"message": "rate limited"}, {"Retry-After": f"{wait:.3f}"}
+                    )
                 action = fake._action_for(unquote(raw_path))
                 if action:
                     kind = action[0]
