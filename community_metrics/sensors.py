@@ -22,7 +22,6 @@ from community_metrics.alerts import (
     Alert,
     Dispatcher,
     configured,
-    describe_weeks,
     rerun_command,
     week_list,
 )
@@ -40,6 +39,7 @@ from community_metrics.metrics.checks import CHECKS
 from community_metrics.sources.assets import SOURCE_ASSET_OF
 from community_metrics.status import is_stale, newest_weeks, recent_runs
 from community_metrics.store import StoreReader
+from community_metrics.weeks import describe_weeks
 
 BACKFILL_TAG = "dagster/backfill"
 FINISHED = [

@@ -85,3 +85,23 @@ def closed_weeks(count: int, at: dt.datetime | None = None) -> list[str]:
     latest = latest_closed_week(at)
     first = max(latest - dt.timedelta(days=WEEK_DAYS * (count - 1)), FIRST_WEEK)
     return week_keys(first, latest, at)
+
+
+def ranges(partitions: list[str]) -> list[tuple[str, str]]:
+    """Consecutive week keys grouped as (first, last) ranges, oldest first."""
+    out: list[tuple[str, str]] = []
+    for key in sorted(set(partitions)):
+        if out and parse_week_key(key) - parse_week_key(out[-1][1]) == dt.timedelta(weeks=1):
+            out[-1] = (out[-1][0], key)
+        else:
+            out.append((key, key))
+    return out
+
+
+def describe_weeks(partitions: list[str]) -> str:
+    """'2026-11-16', or '2026-11-02..2026-11-16 (3 weeks)' for a range."""
+    if not partitions:
+        return "no week"
+    parts = [a if a == b else f"{a}..{b}" for a, b in ranges(partitions)]
+    count = len(set(partitions))
+    return ", ".join(parts) + (f" ({count} weeks)" if count > 1 else "")

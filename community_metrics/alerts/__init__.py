@@ -5,7 +5,6 @@ from community_metrics.alerts.notify import Dispatcher, Notifier, NotifierError,
 from community_metrics.alerts.payload import (
     KINDS,
     Alert,
-    describe_weeks,
     rerun_command,
     week_list,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "Notifier",
     "NotifierError",
     "configured",
-    "describe_weeks",
     "rerun_command",
     "week_list",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from community_metrics import weeks
+from community_metrics.weeks import ranges
 
 AlertKind = Literal[
     "run_failure", "backfill_failed_partitions", "check_failed", "stale", "repeated_partial", "test"
@@ -56,19 +57,6 @@ def week_list(first: str | None, last: str | None) -> list[str]:
     return weeks.week_keys(weeks.parse_week_key(first), weeks.parse_week_key(last or first))
 
 
-def ranges(partitions: list[str]) -> list[tuple[str, str]]:
-    """Consecutive week keys grouped as (first, last) ranges, oldest first."""
-    out: list[tuple[str, str]] = []
-    for key in sorted(set(partitions)):
-        if out and weeks.parse_week_key(key) - weeks.parse_week_key(out[-1][1]) == dt.timedelta(
-            weeks=1
-        ):
-            out[-1] = (out[-1][0], key)
-        else:
-            out.append((key, key))
-    return out
-
-
 def rerun_command(partitions: list[str], metrics: list[str] | None = None) -> str | None:
     """`community-metrics backfill` over each range of failed weeks, for only the failing
     metrics when they are known (entries that are assets, not metrics, re-run everything)."""
@@ -81,12 +69,3 @@ def rerun_command(partitions: list[str], metrics: list[str] | None = None) -> st
         f"--to {weeks.parse_week_key(last) + dt.timedelta(days=6)}{scope}"
         for first, last in ranges(partitions)
     )
-
-
-def describe_weeks(partitions: list[str]) -> str:
-    """'2026-11-16', or '2026-11-02..2026-11-16 (3 weeks)' for a range."""
-    if not partitions:
-        return "no week"
-    parts = [a if a == b else f"{a}..{b}" for a, b in ranges(partitions)]
-    count = len(set(partitions))
-    return ", ".join(parts) + (f" ({count} weeks)" if count > 1 else "")

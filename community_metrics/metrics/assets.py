@@ -13,6 +13,7 @@ from community_metrics.seed.assets import daily_downloads, metric_catalog, star_
 from community_metrics.sources.assets import SOURCE_ASSETS
 from community_metrics.store import STATS
 from community_metrics.tracking import store_asset, tracked, upstream_errors, write_metadata
+from community_metrics.weeks import describe_weeks
 
 WEEKLY_ASSET = dg.AssetKey("weekly_metrics")
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
@@ -111,7 +112,10 @@ def weekly_metrics(context: dg.AssetExecutionContext):
             else dg.MetadataValue.text("no download weeks"),
             "carried_forward_rows": dg.MetadataValue.int(report.carried_forward),
             "revised_rows": dg.MetadataValue.int(revised),
-            "weeks_without_data": dg.MetadataValue.json(report.missing),
+            # as week ranges: Dagster copies this metadata into every week's materialization
+            "weeks_without_data": dg.MetadataValue.json(
+                {m: describe_weeks(w) for m, w in report.missing.items()}
+            ),
         },
     )
     if source_errors:
