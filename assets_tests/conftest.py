@@ -15,7 +15,7 @@ import pytest
 from community_metrics import config
 from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
-from community_metrics.runner import EVENT_BATCH_ENV, EVENT_BATCH_SIZE
+from community_metrics.runner import EVENT_BATCH_ENV, EVENT_BATCH_SIZE, embedded_event_log
 from community_metrics.store import StoreWriter
 
 from .fake_sources import FakeSources
@@ -87,12 +87,7 @@ def live(env, fake, monkeypatch):
 
 
 # The project's event log storage (dagster.yaml), batching as the CLI and `up` make it batch.
-BATCHED_EVENT_LOG = {
-    "event_log_storage": {
-        "module": "community_metrics.event_log",
-        "class": "BatchedSqliteEventLogStorage",
-    }
-}
+BATCHED_EVENT_LOG = embedded_event_log()
 
 
 @pytest.fixture

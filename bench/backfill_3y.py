@@ -45,6 +45,7 @@ from community_metrics.runner import (  # noqa: E402
     EVENT_BATCH_ENV,
     EVENT_BATCH_SIZE,
     QUIET_CONSOLE,
+    embedded_event_log,
     execute,
 )
 from community_metrics.sources.clients import build_clients  # noqa: E402
@@ -59,11 +60,7 @@ def instance_config(kind: str, database: str | None, dagster_default: bool) -> d
     if kind == "sqlite":
         if dagster_default:
             return {}
-        return {
-            "event_log_storage": yaml.safe_load((ROOT / "dagster.yaml").read_text())[
-                "event_log_storage"
-            ]
-        }
+        return embedded_event_log()
     db = {
         "hostname": PG["host"],
         "port": PG["port"],

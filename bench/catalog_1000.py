@@ -42,6 +42,7 @@ from community_metrics.runner import (  # noqa: E402
     EVENT_BATCH_ENV,
     EVENT_BATCH_SIZE,
     QUIET_CONSOLE,
+    embedded_event_log,
     execute,
 )
 from community_metrics.sources.http import RateLimiter  # noqa: E402
@@ -53,12 +54,6 @@ SOURCES = {
     "npm": ("/downloads/", "downloads", "nodejs", "pkg{i:04d}"),
     "cratesio": ("/api/v1/crates/", "downloads", "rust", "pkg{i:04d}"),
     "github": ("/repos/", "stars", "github", "org{i:04d}/repo{i:04d}"),
-}
-BATCHED_EVENT_LOG = {
-    "event_log_storage": {
-        "module": "community_metrics.event_log",
-        "class": "BatchedSqliteEventLogStorage",
-    }
 }
 
 
@@ -130,7 +125,7 @@ def refresh(url: str, tmp: str, seed_dir: Path, week: str, extra: dict) -> tuple
     }
     settings = load_settings(env)
     defs = build_definitions(settings)
-    with dg.instance_for_test(overrides=BATCHED_EVENT_LOG) as instance:
+    with dg.instance_for_test(overrides=embedded_event_log()) as instance:
         started = time.perf_counter()
         execute(defs, REFRESH_JOB, instance, [week], run_config=QUIET_CONSOLE)
         wall = time.perf_counter() - started

@@ -10,7 +10,8 @@ with the same Dagster methods, one transaction per shard per batch; anything els
 batch, another event type) goes to Dagster's own code.
 
 Configured in dagster.yaml (`event_log_storage:`) for the embedded default and in deploy/;
-`EVENT_BATCH_ENV` in config.py sets the batch size in every Dagster process we start.
+`EVENT_BATCH_ENV` in runner.py (and the Dockerfile, deploy/'s units) sets the batch size in
+every Dagster process we start.
 """
 
 from __future__ import annotations

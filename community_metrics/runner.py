@@ -59,6 +59,15 @@ class RunReport:
 EVENT_BATCH_ENV, EVENT_BATCH_SIZE = "DAGSTER_EVENT_BATCH_SIZE", "1000"
 
 
+def embedded_event_log() -> dict:
+    """The `event_log_storage` section of the project's dagster.yaml, for instances the tests
+    and benches build themselves (`instance_for_test(overrides=...)`)."""
+    import yaml
+
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    return {"event_log_storage": config["event_log_storage"]}
+
+
 def prepare_dagster_home(settings: Settings) -> Path:
     """Point DAGSTER_HOME at the instance folder. The default folder gets the project's
     dagster.yaml on every start, any other folder once if it has none (without one, Dagster
