@@ -41,6 +41,7 @@ DAGSTER_EDGE = {
     "sensors.py",
     "runner.py",
     "tracking.py",
+    "event_log.py",  # Dagster event log storages (subclasses of its own)
 }
 PACKAGE = PROJECT_ROOT / "community_metrics"
 
