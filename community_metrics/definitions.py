@@ -6,7 +6,6 @@ from community_metrics.catalog import load_catalog
 from community_metrics.config import Settings, get_settings
 from community_metrics.embeddings.assets import mention_embeddings
 from community_metrics.jobs import refresh_job, seed_job, weekly_metrics_job
-from community_metrics.mentions.assets import mentions
 from community_metrics.metrics.assets import weekly_metrics
 from community_metrics.resources import MetricsResources
 from community_metrics.schedules import build_weekly_refresh
@@ -20,7 +19,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     error, and every asset of a run sees the catalog that was validated."""
     catalog = load_catalog(settings.seed_dir)
     return dg.Definitions(
-        assets=[*SEED_ASSETS, *SOURCE_ASSETS, mentions, weekly_metrics, mention_embeddings],
+        assets=[*SEED_ASSETS, *SOURCE_ASSETS, weekly_metrics, mention_embeddings],
         jobs=[seed_job, weekly_metrics_job, refresh_job],
         schedules=[build_weekly_refresh(settings.sources.refresh_lookback_weeks)],
         sensors=build_sensors(settings, catalog),

@@ -10,7 +10,7 @@ from community_metrics.metrics.checks import CHECKS, TRAILING_NEEDED, CheckOutco
 from community_metrics.metrics.weekly import compute_weekly, mark_revisions
 from community_metrics.resources import MetricsResources
 from community_metrics.seed.assets import daily_downloads, metric_catalog, star_history
-from community_metrics.sources.assets import SOURCE_ASSETS
+from community_metrics.sources.assets import OBSERVATION_KEYS, SOURCE_ASSETS
 from community_metrics.store import STATS
 from community_metrics.tracking import store_asset, tracked, upstream_errors, write_metadata
 from community_metrics.weeks import describe_weeks
@@ -48,7 +48,7 @@ def check_result(outcome: CheckOutcome) -> dg.AssetCheckResult:
         for c in CHECKS
     ],
     freshness_policy=FRESHNESS,
-    deps=[metric_catalog, star_history, daily_downloads, *SOURCE_ASSETS],
+    deps=[metric_catalog, star_history, daily_downloads, *OBSERVATION_KEYS],
     pool="lancedb_stats",
     description=(
         "Weekly stats (Monday-Sunday, UTC) from stored observations: download totals with "

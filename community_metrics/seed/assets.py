@@ -121,7 +121,8 @@ def download_snapshots(context: dg.AssetExecutionContext) -> dg.MaterializeResul
     group=GROUP,
     kinds={"json"},
     deps=[metric_catalog],
-    pool="lancedb_mentions",
+    # the pool of the step that writes weekly mentions (sources/assets.py)
+    pool="lancedb_observations",
     description="Example community mentions (seed_data/*.jsonl, source 'example') so the "
     "offline default has something to search.",
 )

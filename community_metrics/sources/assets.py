@@ -1,13 +1,15 @@
-"""Raw source assets: daily values from the APIs into `observations` (provenance `api`).
+"""Raw source assets: daily values from the APIs into `observations` (provenance `api`), and
+the mentions (mentions/assets.py says what they report).
 
-One asset per source (pypi_downloads, npm_downloads, ...), computed together by one
-multi-asset so the sources are fetched side by side. Each covers its partition range with ONE
-request per package where the API takes ranges (O(metrics) requests, not O(metrics x weeks));
-`fetch.py` says what each source serves.
-A failing metric does not stop the others: what succeeded is written and materialized, each
-metric's outcome is the asset check `metrics_fetched` (shown in the UI, its metadata naming
-every metric's days or error), and the run fails (here, or at the end of weekly_metrics when
-that asset runs too, so its weeks are still computed).
+One asset per source (pypi_downloads, npm_downloads, ..., mentions), computed together by one
+multi-asset so the sources are fetched side by side: a run waits for its slowest source, not
+for their sum. Each covers its partition range with ONE request per package where the API
+takes ranges (O(metrics) requests, not O(metrics x weeks)); `fetch.py` says what each source
+serves.
+A failing metric or mention search does not stop the others: what succeeded is written and
+materialized, each metric's outcome is the asset check `metrics_fetched` (shown in the UI, its
+metadata naming every metric's days or error), and the run fails (here, or at the end of
+weekly_metrics when that asset runs too, so its weeks are still computed).
 """
 
 import datetime as dt
@@ -17,6 +19,13 @@ import dagster as dg
 
 from community_metrics import weeks
 from community_metrics.jobs import METRICS_TAG
+from community_metrics.mentions.assets import (
+    MENTIONS_ASSET,
+    mentions,
+    mentions_result,
+    write_mentions,
+)
+from community_metrics.mentions.fetch import MentionFetch, fetch_mentions
 from community_metrics.partitions import WEEKLY
 from community_metrics.resources import MetricsResources
 from community_metrics.seed.assets import metric_catalog
@@ -40,6 +49,7 @@ SOURCES = {
     ),
 }
 SOURCE_OF = {dg.AssetKey(name): source for source, (name, _) in SOURCES.items()}
+MENTIONS_KEY = dg.AssetKey(MENTIONS_ASSET)
 
 
 @dg.multi_asset(
@@ -54,7 +64,8 @@ SOURCE_OF = {dg.AssetKey(name): source for source, (name, _) in SOURCES.items()}
             partitions_def=WEEKLY,
         )
         for name, description in SOURCES.values()
-    ],
+    ]
+    + [mentions],
     check_specs=[
         dg.AssetCheckSpec(
             FETCH_CHECK,
@@ -67,6 +78,7 @@ SOURCE_OF = {dg.AssetKey(name): source for source, (name, _) in SOURCES.items()}
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
     required_resource_keys={"cm"},
+    # the writer of both raw tables (observations, mentions): one such step at a time
     pool="lancedb_observations",
 )
 def source_observations(context: dg.AssetExecutionContext):
@@ -79,7 +91,10 @@ def source_observations(context: dg.AssetExecutionContext):
     first, last = weeks.keys_range(keys)
     today = weeks.today()
     only = context.run.tags.get(METRICS_TAG)  # a re-run of the metrics that failed
-    selected = [SOURCE_OF[k] for k in sorted(context.selected_asset_keys)]
+    selected = [SOURCE_OF[k] for k in sorted(context.selected_asset_keys) if k in SOURCE_OF]
+    with_mentions = MENTIONS_KEY in context.selected_asset_keys
+    start, end = context.partition_time_window  # [first Monday, Monday after the last), UTC
+    terms = cm.catalog.search_terms()
     metrics = {
         source: [
             m
@@ -91,17 +106,30 @@ def source_observations(context: dg.AssetExecutionContext):
     clients = cm.clients()
     done: dict[str, SourceFetch] = {}
     writes: dict[str, WriteResult] = {}
+    found: MentionFetch | None = None
     with tracked(context, store) as outcome:
         now = dt.datetime.now(dt.UTC)
         run_id = context.run.run_id
         try:
-            with ThreadPoolExecutor(len(selected) or 1, thread_name_prefix="source") as pool:
+            threads = len(selected) + with_mentions
+            with ThreadPoolExecutor(threads or 1, thread_name_prefix="source") as pool:
                 running = {
                     pool.submit(fetch_source, clients, s, metrics[s], first, last, today): s
                     for s in selected
                 }
+                if with_mentions:
+                    running[pool.submit(fetch_mentions, clients, terms, start, end)] = None
                 for future in as_completed(running):
                     source = running[future]
+                    if source is None:
+                        found = future.result()
+                        for search, error in found.errors.items():
+                            context.log.error(f"{search}: {error}")
+                        outcome.errors.update(found.errors)
+                        writes[MENTIONS_ASSET] = outcome.add(
+                            write_mentions(store, found, cm.catalog, run_id)
+                        )
+                        continue
                     done[source] = got = future.result()
                     for metric_id, error in got.errors.items():
                         context.log.error(f"{metric_id}: {error}")
@@ -126,8 +154,9 @@ def source_observations(context: dg.AssetExecutionContext):
         selection = context.run.asset_selection or context.job_def.asset_layer.selected_asset_keys
         fails_here = bool(outcome.errors) and WEEKLY_METRICS not in selection
         if fails_here:  # recorded as partial or failed in history; raised after reporting
-            total = sum(len(m) for m in metrics.values())
-            fail = failure(outcome, "source errors", partial=len(outcome.errors) < total)
+            fetched = sum(len(got.fetches) for got in done.values())
+            partial = bool(fetched or (found and found.counts))
+            fail = failure(outcome, "source errors", partial=partial)
     table_rows = store.count_rows(OBSERVATIONS)
     for source in selected:
         name, got = SOURCES[source][0], done[source]
@@ -162,10 +191,15 @@ def source_observations(context: dg.AssetExecutionContext):
                 "last_week": dg.MetadataValue.text(keys[-1]),
             },
         )
+    if with_mentions:
+        requests = clients.hackernews.http.requests + clients.github_search.http.requests
+        yield mentions_result(store, found, writes[MENTIONS_ASSET], terms, requests, (start, end))
     if fails_here:
         raise fail
 
 
 SOURCE_ASSETS = [source_observations]
+# The download and star assets (what weekly metrics are computed from), without the mentions.
+OBSERVATION_KEYS = list(SOURCE_OF)
 # The asset that fetches each source's metrics (a metric's `source` in the catalog).
 SOURCE_ASSET_OF = {source: name for source, (name, _) in SOURCES.items()}
