@@ -14,9 +14,17 @@ from community_metrics.embeddings.embedders import LocalEmbedder
 from community_metrics.jobs import SEED_JOB
 from community_metrics.mentions.records import mention_row
 from community_metrics.runner import execute
-from community_metrics.search.core import MentionSearch, SearchError
+from community_metrics.search.core import HYBRID_DEPTH, MentionSearch, SearchError
+from community_metrics.search.fusion import content_words, keyword_gate, reciprocal_rank_fusion
 from community_metrics.seed.parsers import parse_mentions
-from community_metrics.store import MENTIONS, Maintenance, StoreWriter
+from community_metrics.store import (
+    MENTIONS,
+    Maintenance,
+    StoreReader,
+    StoreWriter,
+    embeddings_spec,
+    mention_filter,
+)
 
 from .fake_openai import OpenAIStub
 from .test_mentions import metadata
@@ -271,3 +279,77 @@ def test_an_interrupted_embedding_keeps_its_finished_chunks(settings, seed_dir, 
     resumed = sync.sync_embeddings(store, LocalEmbedder.id, lambda: local)
     assert (resumed.embedded, resumed.unchanged) == (EXAMPLES - 20, 20)
     assert store.embeddings_info()["rows"] == EXAMPLES
+
+
+def sequential_hybrid(store, text, vector, where, limit):
+    """Hybrid search as it was before the legs ran at once: one leg after the other, full rows
+    from both, fused by the same gate and reciprocal rank fusion."""
+    depth = max(limit * HYBRID_DEPTH, 40)
+    rankings = [store.nearest_mentions(vector, where=where, limit=depth)]
+    terms = content_words(text)
+    if terms:
+        hits = store.keyword_mentions(" ".join(terms), where=where, limit=depth)
+        rankings.append(keyword_gate(hits, terms))
+    return reciprocal_rank_fusion(rankings, limit)
+
+
+def test_concurrent_hybrid_equals_the_sequential_fusion(search, store, local):
+    queries = [*PARAPHRASES, *FEW_SHARED_WORDS, *RARE_WORDS, "would one do it like that"]
+    filters = [None, mention_filter(products=["lance"]), mention_filter(end=dt.date(2025, 6, 1))]
+    vectors = local.embed(queries)
+    compared = 0
+    for query, vector in zip(queries, vectors, strict=True):
+        for where in filters:
+            for limit in (3, 10, 20):
+                want = sequential_hybrid(store, query, vector.tolist(), where, limit)
+                got = search.ranked("hybrid", query, vector.tolist(), where=where, limit=limit)
+                assert got == want, (query, where, limit)
+                compared += bool(want)
+    assert compared > 3 * len(queries)  # the filters left hits to compare
+
+
+def _row_ids(store, vector, text):
+    semantic, keyword = store.hybrid_legs(vector, text)
+    return {h["key"]: h["row_id"] for h in [*keyword, *semantic]}
+
+
+def test_rows_updated_deleted_or_compacted_between_the_legs_and_the_fetch(seeded, settings, local):
+    """Row ids name rows of one table layout: an update moves its row, compaction moves all.
+    The fused hits still come back with the rows stored now, in fusion's order."""
+    reader = StoreReader.connect(settings)  # the API's kind of handle, apart from the writer
+    query = "random access in lance is much quicker than parquet"
+    vector = local.embed([query])[0].tolist()
+    terms = content_words(query)
+    semantic, keyword = reader.hybrid_legs(vector, " ".join(terms))
+    hits = reciprocal_rank_fusion([semantic, keyword_gate(keyword, terms)], 10)
+    before = _row_ids(reader, vector, " ".join(terms))
+    changed, deleted = hits[0]["key"], hits[4]["key"]
+    spec = embeddings_spec(local.dim)
+    writer = StoreWriter.connect(settings, Maintenance(compact_small_fragments=1))
+
+    def fetched_as_stored():
+        stored = {r["key"]: r for r in writer.scan(spec).to_pylist()}
+        got = reader.rows_of(hits)
+        assert [r["key"] for r in got] == [h["key"] for h in hits if h["key"] != deleted]
+        for row, hit in zip(got, [h for h in hits if h["key"] != deleted], strict=True):
+            want = {k: stored[row["key"]][k] for k in row if k != "score"}
+            assert row == {**want, "score": hit["score"]}
+        return {r["key"]: r for r in got}
+
+    rows = {r["key"]: r for r in writer.scan(spec).to_pylist()}
+    rows[changed] = {**rows[changed], "text": "Rewritten since the search ran."}
+    kept = [r for k, r in rows.items() if k != deleted]
+    writer.upsert(spec, kept, mirror=True)  # moves `changed`; its optimize() indexes it
+    moved = _row_ids(reader, vector, " ".join(terms))
+    assert deleted not in moved and moved[changed] != before[changed]
+    assert any(moved[k] == before[k] for k in moved)  # the others are still where they were
+    assert fetched_as_stored()[changed]["text"] == "Rewritten since the search ran."
+
+    writer.upsert(spec, kept, mirror=True)  # no change, but now optimize() compacts
+    compacted = _row_ids(reader, vector, " ".join(terms))
+    assert all(compacted[k] != moved[k] for k in compacted)
+    assert fetched_as_stored()[changed]["text"] == "Rewritten since the search ran."
+    # a filter applies to the rows read by key too
+    lance_only = reader.rows_of(hits, where=mention_filter(products=["lance"]))
+    assert lance_only and all("lance" in r["products"] for r in lance_only)
+    assert len(lance_only) < len(hits) - 1

@@ -26,7 +26,6 @@ from community_metrics.api.snapshot import SNAPSHOT_TABLES, Snapshot, Snapshots
 from community_metrics.config import ConfigError, Settings, get_settings
 from community_metrics.search.core import MentionSearch
 from community_metrics.store import EMBEDDINGS_TABLE, StoreReader
-from community_metrics.store.reader import open_database
 
 PREFIX = "/api/v1"
 STATIC = files("community_metrics.api") / "static"
@@ -45,9 +44,7 @@ def open_reader(settings: Settings) -> StoreReader:
             "the API reads LanceDB Enterprise with a read-only key and never holds the write "
             "key: set CM_LANCEDB_READ_API_KEY (and leave CM_LANCEDB_API_KEY to the pipeline)."
         )
-    return StoreReader(
-        open_database(settings, api_key=settings.lancedb_read_api_key), settings.describe()
-    )
+    return StoreReader.connect(settings, api_key=settings.lancedb_read_api_key)
 
 
 class ApiState:

@@ -110,18 +110,15 @@ class MentionSearch:
         # Hybrid: the keyword leg searches the query's content words only (none left: no
         # keyword leg) and votes only for hits holding most of them (`keyword_gate`), so a
         # paraphrase is ranked as semantic ranks it while an exact rare word still lifts its
-        # mention. Keyword mode above searches the words as given.
+        # mention. Keyword mode above searches the words as given. The store runs both legs
+        # at once and reads only what fusion needs; the fused top hits' rows come after.
         depth = max(limit * HYBRID_DEPTH, 40)
-        rankings = [
-            self.store.nearest_mentions(
-                vector, where=where, limit=depth, exact=exact, nprobes=nprobes
-            )
-        ]
         terms = content_words(text)
-        if terms:
-            hits = self.store.keyword_mentions(" ".join(terms), where=where, limit=depth)
-            rankings.append(keyword_gate(hits, terms))
-        return reciprocal_rank_fusion(rankings, limit)
+        semantic, keyword = self.store.hybrid_legs(
+            vector, " ".join(terms), where=where, limit=depth, exact=exact, nprobes=nprobes
+        )
+        rankings = [semantic, keyword_gate(keyword, terms)] if terms else [semantic]
+        return self.store.rows_of(reciprocal_rank_fusion(rankings, limit), where=where)
 
     def search(
         self,

@@ -9,7 +9,7 @@ leaves the before or the after state, and a re-run reports 0 inserted and 0 upda
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from lancedb.index import FTS, Bitmap, BTree, IvfFlat
 
 from community_metrics.config import Settings
 from community_metrics.store.filters import StoreError
-from community_metrics.store.reader import StoreReader, open_database
+from community_metrics.store.reader import StoreReader, async_opener, open_database
 from community_metrics.store.schemas import EMBEDDINGS_TABLE, TABLES, TableSpec, embeddings_spec
 
 
@@ -92,13 +92,21 @@ def _concurrently(maintain) -> None:
 class StoreWriter(StoreReader):
     """A reader that may also create tables, merge rows, and build indexes."""
 
-    def __init__(self, db: Any, description: str, maintenance: Maintenance = Maintenance()):
-        super().__init__(db, description)
+    def __init__(
+        self,
+        db: Any,
+        description: str,
+        open_async: Callable[[], Awaitable[Any]],
+        maintenance: Maintenance = Maintenance(),
+    ):
+        super().__init__(db, description, open_async)
         self.maintenance = maintenance
 
     @classmethod
     def connect(cls, settings: Settings, maintenance: Maintenance = Maintenance()):
-        return cls(open_database(settings), settings.describe(), maintenance)
+        return cls(
+            open_database(settings), settings.describe(), async_opener(settings), maintenance
+        )
 
     # -- tables -----------------------------------------------------------------------------
 
