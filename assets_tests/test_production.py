@@ -11,6 +11,7 @@ import shutil
 
 import boto3
 import dagster as dg
+import numpy as np
 import psycopg2
 import pytest
 from moto.server import ThreadedMotoServer
@@ -19,10 +20,12 @@ from community_metrics.config import PROJECT_ROOT, load_settings
 from community_metrics.definitions import build_definitions
 from community_metrics.jobs import SEED_JOB, WEEKLY_JOB
 from community_metrics.runner import execute
-from community_metrics.store import METRICS, OBSERVATIONS, STATS, StoreWriter
+from community_metrics.search.core import MentionSearch
+from community_metrics.store import METRICS, OBSERVATIONS, STATS, StoreReader, StoreWriter
 from community_metrics.weeks import week_keys
 
 from .conftest import PG, postgres_env, run_cli
+from .test_search import sequential_hybrid
 
 
 @pytest.fixture
@@ -68,6 +71,54 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
     assert {"mentions.lance", "mention_embeddings.lance"} <= names
     assert store.embeddings_info()["rows"] == 32
     assert store.keyword_mentions("Electron")[0]["key"] == "example|ex-011"
+
+
+def test_hybrid_search_on_s3_through_the_async_connection(s3, tmp_path):
+    """Hybrid's legs read through the async connection, opened with the same storage options."""
+    endpoint, _ = s3
+    settings = load_settings(
+        {
+            "CM_DB_PATH": "s3://community-metrics/search",
+            "DAGSTER_HOME": str(tmp_path),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": endpoint,
+        }
+    )
+    rng = np.random.default_rng(5)
+    vectors = rng.normal(size=(30, 8))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    at = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
+    words = ["lance", "parquet", "vector", "upsert", "bucket", "index"]
+    rows = []
+    for i, vector in enumerate(vectors):
+        text = f"mention {i} about {words[i % 6]} and {words[i % 4]}"
+        rows.append(
+            {
+                "source": "test",
+                "source_id": str(i),
+                "kind": "comment",
+                "title": None,
+                "text": text,
+                "url": None,
+                "author": None,
+                "occurred_at": at + dt.timedelta(days=i),
+                "products": ["lancedb"],
+                "content_hash": str(i),
+                "document": text,
+                "embedder": "test",
+                "vector": vector.tolist(),
+                "embedded_at": at,
+            }
+        )
+    StoreWriter.connect(settings).write_embeddings(rows, 8, replace=True)
+    reader = StoreReader.connect(settings)
+    search = MentionSearch(reader, settings.embedder)
+    query = vectors[6].tolist()
+    hits = search.ranked("hybrid", "lance vector", query, limit=5)
+    assert hits == sequential_hybrid(reader, "lance vector", query, None, 5)
+    assert hits[0]["key"] == "test|6" and hits[0]["text"] == "mention 6 about lance and vector"
 
 
 def test_postgres_backed_dagster_from_deploy_config(env, postgres_db):
