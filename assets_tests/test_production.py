@@ -41,18 +41,23 @@ def s3():
     server.stop()
 
 
-def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
-    endpoint, client = s3
-    settings = load_settings(
+def s3_settings(endpoint: str, prefix: str, **env: str):
+    """Settings for LanceDB under s3://community-metrics/PREFIX on the moto server."""
+    return load_settings(
         {
-            "CM_DB_PATH": "s3://community-metrics/prod",
-            "CM_SEED_DIR": str(seed_dir),
+            "CM_DB_PATH": f"s3://community-metrics/{prefix}",
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_REGION": "us-east-1",
             "AWS_ENDPOINT_URL": endpoint,
+            **env,
         }
     )
+
+
+def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
+    endpoint, client = s3
+    settings = s3_settings(endpoint, "prod", CM_SEED_DIR=str(seed_dir))
     defs = build_definitions(settings)
     keys = week_keys(dt.date(2026, 10, 5), dt.date(2026, 11, 1))
     with dg.instance_for_test() as instance:
@@ -76,16 +81,7 @@ def test_lancedb_on_s3_by_configuration_only(s3, seed_dir):
 def test_hybrid_search_on_s3_through_the_async_connection(s3, tmp_path):
     """Hybrid's legs read through the async connection, opened with the same storage options."""
     endpoint, _ = s3
-    settings = load_settings(
-        {
-            "CM_DB_PATH": "s3://community-metrics/search",
-            "DAGSTER_HOME": str(tmp_path),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint,
-        }
-    )
+    settings = s3_settings(endpoint, "search", DAGSTER_HOME=str(tmp_path))
     rng = np.random.default_rng(5)
     vectors = rng.normal(size=(30, 8))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)

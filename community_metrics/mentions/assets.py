@@ -44,7 +44,6 @@ def mentions_result(
     got: MentionFetch,
     result: WriteResult,
     terms: list[str],
-    requests: int,
     window: tuple[dt.datetime, dt.datetime],
 ) -> dg.MaterializeResult:
     start, end = window
@@ -57,7 +56,7 @@ def mentions_result(
             "notes": dg.MetadataValue.json(got.notes),
             # per search that failed: the run fails once the weeks are written
             "errors": dg.MetadataValue.json(got.errors),
-            "requests": dg.MetadataValue.int(requests),
+            "requests": dg.MetadataValue.int(got.requests),
             "window": dg.MetadataValue.text(f"{start.date()}..{end.date()} (end exclusive)"),
         },
     )

@@ -24,6 +24,7 @@ class MentionFetch:
     counts: dict[str, int] = field(default_factory=dict)  # per search that answered
     notes: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # per search that failed
+    requests: int = 0  # made by the search clients (only the searches use them)
 
 
 def fetch_mentions(
@@ -50,4 +51,5 @@ def fetch_mentions(
             continue
         got.counts[name] = len(hits)
         got.found.extend(hits)
+    got.requests = clients.hackernews.http.requests + clients.github_search.http.requests
     return got

@@ -192,8 +192,7 @@ def source_observations(context: dg.AssetExecutionContext):
             },
         )
     if with_mentions:
-        requests = clients.hackernews.http.requests + clients.github_search.http.requests
-        yield mentions_result(store, found, writes[MENTIONS_ASSET], terms, requests, (start, end))
+        yield mentions_result(store, found, writes[MENTIONS_ASSET], terms, (start, end))
     if fails_here:
         raise fail
 
