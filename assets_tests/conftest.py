@@ -38,6 +38,9 @@ def env(tmp_path: Path, seed_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict
         "CM_DB_PATH": str(tmp_path / "db"),
         "CM_SEED_DIR": str(seed_dir),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        # No test reaches a third party: the archives are off unless a test serves them.
+        "CM_CLICKPY_URL": "",
+        "CM_GHARCHIVE_URL": "",
     }
     for name in ("CM_LANCEDB_URI", "CM_LANCEDB_API_KEY"):
         monkeypatch.delenv(name, raising=False)

@@ -71,6 +71,11 @@ class FakeSources:
         self.user_agents: set[str] = set()
         self.authorizations: set[str] = set()
         self.pypistats_outages: set[dt.date] = set()  # days reported as 0 for every package
+        self.npm_outages: set[dt.date] = set()  # npm reports its outages as 0 for everyone
+        # (source, package) -> days it had no downloads: pypistats and crates.io leave them
+        # out (pypistats keeps a with_mirrors row when mirrors downloaded it), npm says 0
+        self.zero_days: dict[tuple[str, str], set[dt.date]] = {}
+        self.star_counts: dict[str, int] = {}  # stargazers_count, where not the generated one
         self.hn_items: list[dict] = []  # Algolia hits, searchable by title and text
         self.gh_issues: list[dict] = []  # REST search items, searchable by title and body
         self.gh_discussions: list[dict] = []  # GraphQL Discussion nodes
@@ -96,6 +101,9 @@ class FakeSources:
             "CM_CRATES_URL": self.url,
             "CM_GITHUB_API_URL": self.url,
             "CM_HN_URL": self.url,
+            # the archives are off unless a test serves them (fake_clickhouse.py)
+            "CM_CLICKPY_URL": "",
+            "CM_GHARCHIVE_URL": "",
         }
 
     def __enter__(self) -> FakeSources:
@@ -260,7 +268,11 @@ class FakeSources:
             if len(segments) == 3:
                 return (
                     200,
-                    {"full_name": repo, "stargazers_count": self.stars_at_end_of(repo, self.today)},
+                    {
+                        "full_name": repo,
+                        "stargazers_count": self.star_counts.get(repo)
+                        or self.stars_at_end_of(repo, self.today),
+                    },
                     rate,
                 )
             if segments[3:] == ["stargazers", "history"]:
@@ -355,8 +367,18 @@ class FakeSources:
 
     def _pypistats(self, package: str):
         rows = []
+        zero = self.zero_days.get(("pypistats", package), set())
         for day in self.served_days("pypistats"):
             without = 0 if day in self.pypistats_outages else value("pypistats", package, day)
+            if day in zero:
+                rows.append(
+                    {
+                        "category": "with_mirrors",
+                        "date": day.isoformat(),
+                        "downloads": mirror_extra(package, day),
+                    }
+                )
+                continue
             rows.append(
                 {
                     "category": "with_mirrors",
@@ -382,7 +404,13 @@ class FakeSources:
                 "end": end.isoformat(),
                 "package": package,
                 "downloads": [
-                    {"downloads": value("npm", package, d), "day": d.isoformat()} for d in days
+                    {
+                        "downloads": 0
+                        if d in self.npm_outages or d in self.zero_days.get(("npm", package), ())
+                        else value("npm", package, d),
+                        "day": d.isoformat(),
+                    }
+                    for d in days
                 ],
             },
             None,
@@ -391,6 +419,8 @@ class FakeSources:
     def _crates(self, crate: str):
         versions, extra = [], []
         for day in self.served_days("cratesio"):
+            if day in self.zero_days.get(("cratesio", crate), ()):
+                continue
             total = value("cratesio", crate, day)
             share = total // 6
             for i, version in enumerate(["0.5.0", "0.4.2", "0.4.1", "0.4.0", "0.3.9"]):

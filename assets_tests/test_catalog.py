@@ -102,7 +102,8 @@ METRIC = "metric 'downloads:lancedb:python' (entry 1)"
         (
             ('unit = "downloads"', 'units = "downloads"'),
             f"{METRIC}, field 'units': unknown field; allowed fields are metric_id, family, "
-            "product, subject, sdk, source, unit, display_name, active, seed_column, mirrors",
+            "product, subject, sdk, source, unit, display_name, active, seed_column, mirrors, "
+            "former_names",
         ),
         (
             ('metric_id = "downloads:lancedb:python"', "metric_id = 7"),
@@ -166,8 +167,8 @@ def test_product_errors_name_the_product_and_field(tmp_path, table, message):
     [
         (
             f'colour = "red"\n{ENTRY}',
-            "unknown top-level key 'colour'; list metrics as [[metric]] and mention search terms "
-            "as [products.NAME].",
+            "unknown top-level key 'colour'; list metrics as [[metric]], mention search terms "
+            "as [products.NAME] and catalog options under [settings].",
         ),
         (
             ENTRY.replace("[[metric]]", "[[metrics]]"),

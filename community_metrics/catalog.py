@@ -71,6 +71,10 @@ class Metric(_Entry):
     active: _Flag = True
     seed_column: _Text | None = Field(None, description=_TEXT)
     mirrors: _Flag = False
+    # Names the repository had before (GitHub redirects them, the events archive keeps them).
+    former_names: tuple[_Text, ...] = Field(
+        (), strict=False, description="a list of repositories as owner/name"
+    )
 
     def __init__(self, *args: Any, **fields: Any) -> None:
         """Fields may also be given in order, as with the dataclass this model replaced."""
@@ -100,10 +104,25 @@ class Metric(_Entry):
             raise _Rule(("subject",), "must be a repository as owner/name")
         if self.mirrors and source != "pypistats":
             raise _Rule(("mirrors",), "only applies to source 'pypistats'")
+        if self.former_names and source != "github":
+            raise _Rule(("former_names",), "only applies to source 'github'")
+        for name in self.former_names:
+            if not REPO_RE.match(name) or name == self.subject:
+                raise _Rule(
+                    ("former_names",),
+                    f"{name!r} must be another repository as owner/name (not the subject)",
+                )
         return self
 
+    @property
+    def archive_names(self) -> tuple[str, ...]:
+        """Every name the archive may have recorded this repository's events under."""
+        return (self.subject, *self.former_names)
+
     def as_row(self) -> dict:
-        return self.model_dump()
+        """The `metrics` table's columns (former names stay in the catalog: only the star
+        history reads them)."""
+        return self.model_dump(exclude={"former_names"})
 
 
 class Product(_Entry):
@@ -133,6 +152,25 @@ class Product(_Entry):
         return terms
 
 
+PYPI_ROUTINE = ("pypistats", "clickpy")
+
+
+class CatalogSettings(_Entry):
+    """Catalog-wide choices (`[settings]`)."""
+
+    # ClickPy answers a whole catalog in one query, where pypistats' 30 calls a minute make a
+    # 1,000-package refresh take 33 minutes; pypistats stays the default, as the user's
+    # choice of the figure they compare with.
+    pypi_routine_source: _Text = Field("pypistats", description="'pypistats' or 'clickpy'")
+
+    @field_validator("pypi_routine_source")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in PYPI_ROUTINE:
+            raise ValueError(f"must be one of {', '.join(PYPI_ROUTINE)}")
+        return value
+
+
 class Catalog(BaseModel):
     """The validated catalog; iterating it yields its metrics."""
 
@@ -141,6 +179,7 @@ class Catalog(BaseModel):
     path: Path
     metrics: tuple[Metric, ...] = Field(min_length=1)
     products: tuple[Product, ...] = ()
+    settings: CatalogSettings = CatalogSettings()
 
     @model_validator(mode="after")
     def _entries_are_unique(self) -> Self:
@@ -225,11 +264,25 @@ def load_catalog(seed_dir: Path) -> Catalog:
         raise CatalogError(f"{path}: not valid TOML: {exc}") from None
     entries = data.pop("metric", ())
     tables = data.pop("products", {})
+    options = data.pop("settings", {})
     if data:
         raise CatalogError(
-            f"{path}: unknown top-level key {sorted(data)[0]!r}; list metrics as [[metric]] and "
-            "mention search terms as [products.NAME]."
+            f"{path}: unknown top-level key {sorted(data)[0]!r}; list metrics as [[metric]], "
+            "mention search terms as [products.NAME] and catalog options under [settings]."
         )
+    if not isinstance(options, dict):
+        raise CatalogError(f"{path}: 'settings' must be a table written as [settings].")
+    try:
+        settings = CatalogSettings(**options)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = error["loc"][0] if error["loc"] else "?"
+        problem = (
+            f"unknown field; allowed fields are {', '.join(CatalogSettings.model_fields)}"
+            if error["type"] == "extra_forbidden"
+            else error["msg"].removeprefix("Value error, ")
+        )
+        raise CatalogError(f"{path}: [settings], field {field!r}: {problem}") from None
     if not isinstance(tables, dict):
         raise CatalogError(f"{path}: 'products' must be tables written as [products.NAME].")
     # A [products.NAME] table's key is its product's name; a `name` inside it would be dropped.
@@ -241,7 +294,7 @@ def load_catalog(seed_dir: Path) -> Catalog:
             )
     products = [{**t, "name": name} if isinstance(t, dict) else t for name, t in tables.items()]
     try:
-        return Catalog(path=path, metrics=entries, products=products)
+        return Catalog(path=path, metrics=entries, products=products, settings=settings)
     except ValidationError as exc:
         raise CatalogError(f"{path}: {_describe(exc, entries, list(tables.items()))}") from None
 

@@ -80,6 +80,23 @@ _URL_HINT = "an http(s) URL like https://host[:port]"
 _Url = Annotated[str, AfterValidator(_http_url), Field(description=_URL_HINT)]
 _OptionalUrl = Annotated[str | None, AfterValidator(_http_url), Field(description=_URL_HINT)]
 _ProjectPath = Annotated[Path, AfterValidator(_project_path)]
+# Set but empty means off (for the third-party archives); unset means the default.
+BLANK_MEANS_OFF = (
+    "cm_clickpy_url",
+    "cm_gharchive_url",
+    "cm_pypi_canary",
+    "cm_npm_canary",
+    "cm_crates_canary",
+    "cm_gharchive_canary",
+)
+_Off = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
+_OffOrUrl = Annotated[
+    str | None,
+    _Off,
+    AfterValidator(_http_url),
+    Field(description=f"{_URL_HINT}, or empty to turn it off"),
+]
+_Canary = Annotated[str | None, _Off, Field(description="a package name, or empty for none")]
 
 
 class _Group(BaseSettings):
@@ -120,7 +137,11 @@ class _MappingSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str]:
         # A blank value counts as unset, as `export CM_X=` means in a shell.
-        return {name.lower(): value.strip() for name, value in self._env.items() if value.strip()}
+        return {
+            name.lower(): value.strip()
+            for name, value in self._env.items()
+            if value.strip() or name.lower() in BLANK_MEANS_OFF
+        }
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         # A nested group (Settings.embedder) is read on its own, not from CM_EMBEDDER.
@@ -148,6 +169,29 @@ class SourceSettings(_Group):
     )
     retry_budget_seconds: float = Field(300.0, ge=0, description="a number >= 0")
     refresh_lookback_weeks: int = Field(2, ge=0, description="a whole number >= 0")
+    # The public archives (sources/clickhouse.py): an empty URL turns one off.
+    clickpy_url: _OffOrUrl = "https://clickpy-clickhouse.clickhouse.com"
+    clickpy_user: str = "play"
+    gharchive_url: _OffOrUrl = "https://play.clickhouse.com"
+    gharchive_user: str = "play"
+    gharchive_table: str = Field(
+        "github_events", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="a table name"
+    )
+    archive_timeout_seconds: float = Field(
+        120.0,
+        ge=1,
+        validation_alias="CM_ARCHIVE_TIMEOUT",
+        description="a number of seconds >= 1",
+    )
+    # Coverage canaries: a package (repository) with data every day, asked beside the catalog
+    # so a day without a row reads as 0 only where the source has data (empty: no canary).
+    pypi_canary: _Canary = "pip"
+    npm_canary: _Canary = "react"
+    crates_canary: _Canary = "serde"
+    gharchive_canary: _Canary = "torvalds/linux"
+    source_diff_threshold: float = Field(
+        0.05, ge=0, description="a relative difference >= 0, such as 0.05"
+    )
 
 
 class EmbedderSettings(_Group):

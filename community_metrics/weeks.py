@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-FIRST_WEEK = dt.date(2022, 1, 3)  # a Monday: the first week the pipeline computes
+# A Monday: the first week the pipeline computes, the first full week of ClickPy's archive of
+# PyPI downloads (from 2016-01-01), so `backfill --from 2016-01-04` can fill the whole history.
+FIRST_WEEK = dt.date(2016, 1, 4)
 WEEK_DAYS = 7
 _LAST_DAY = dt.timedelta(days=WEEK_DAYS - 1)
 

@@ -72,7 +72,8 @@ class Snapshot:
     def load(cls, store: StoreReader, versions: dict[str, int | None]) -> Snapshot:
         catalog = store.scan(METRICS).sort_by("metric_id").to_pylist()
         definitions = {
-            r["metric_id"]: Metric(**{k: r[k] for k in Metric.model_fields}) for r in catalog
+            r["metric_id"]: Metric(**{k: r[k] for k in Metric.model_fields if k in r})
+            for r in catalog
         }
         rows = store.scan(STATS, stats_filter(source_window="week"), WEEK_COLUMNS)
         rows = rows.sort_by([("metric_id", "ascending"), ("period_start", "ascending")])
@@ -81,7 +82,7 @@ class Snapshot:
             rows = rows.append_column("complete", pa.array([], pa.bool_()))
         latest = weeks.latest_closed_week()
         starts = rows["period_start"]
-        first = min(weeks.FIRST_WEEK, pc.min(starts).as_py()) if len(starts) else weeks.FIRST_WEEK
+        first = pc.min(starts).as_py() if len(starts) else latest
         last = max(latest, pc.max(starts).as_py()) if len(starts) else latest
         index = {metric_id: i for i, metric_id in enumerate(definitions)}
         shape = (len(index), (last - first).days // 7 + 1)

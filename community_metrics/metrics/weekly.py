@@ -8,7 +8,9 @@ Week W runs Monday W to Sunday W+6 (UTC).
   the last earlier value is carried forward, flagged `is_carried_forward`, and only while a
   later observation exists, so a stale value is never extended past the newest data. A value
   from later than the next day is never copied into a past week.
-When a source and the seed both observed a day, the source (`api`) wins over `csv_seed`.
+When a source and the seed both observed a day, the source wins over `csv_seed`; of two
+sources, the later fetch. A row's provenance names the sources of its days (`clickpy+pypistats`
+for the week at pypistats' retention edge).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 
 from community_metrics.catalog import Metric
 
-PROVENANCE_RANK = {"api": 2, "csv_seed": 1}
+# The seed is trusted least; any source (pypistats, clickpy, npm, cratesio, github, gharchive,
+# and `api`, the one name all sources had before) over it.
+SEED = "csv_seed"
 WEEK = dt.timedelta(days=6)
 
 
@@ -45,15 +49,20 @@ class WeeklyReport:
 
 
 def best_per_day(observations: Iterable[dict]) -> dict[str, dict[dt.date, dict]]:
-    """metric_id -> day -> the observation with the most trusted provenance."""
+    """metric_id -> day -> the observation to use: a source's over the seed's, and of two
+    sources the one fetched last (a day recomputed from another source)."""
     best: dict[str, dict[dt.date, dict]] = defaultdict(dict)
     for obs in observations:
         days = best[obs["metric_id"]]
         current = days.get(obs["day"])
-        rank = PROVENANCE_RANK.get(obs["provenance"], 0)
-        if current is None or rank > PROVENANCE_RANK.get(current["provenance"], 0):
+        if current is None or _rank(obs) > _rank(current):
             days[obs["day"]] = obs
     return best
+
+
+def _rank(obs: dict) -> tuple:
+    fetched = obs.get("fetched_at")
+    return (obs["provenance"] != SEED, fetched.timestamp() if fetched else 0.0)
 
 
 def _base_row(metric: Metric, monday: dt.date) -> dict:

@@ -1,5 +1,6 @@
-"""Raw source assets: daily values from the APIs into `observations` (provenance `api`), and
-the mentions (mentions/assets.py says what they report).
+"""Raw source assets: daily values from the APIs and archives into `observations` (provenance:
+the source that gave each day, such as pypistats or clickpy), and the mentions
+(mentions/assets.py says what they report).
 
 One asset per source (pypi_downloads, npm_downloads, ..., mentions), computed together by one
 multi-asset so the sources are fetched side by side: a run waits for its slowest source, not
@@ -36,16 +37,22 @@ from community_metrics.tracking import failure, tracked, write_metadata
 GROUP = "sources"
 WEEKLY_METRICS = dg.AssetKey("weekly_metrics")
 FETCH_CHECK = "metrics_fetched"
+AGREE_CHECK = "sources_agree"
+PYPI_ASSET = "pypi_downloads"
 
 
 # Each catalog source's asset: its name and description.
 SOURCES = {
-    "pypistats": ("pypi_downloads", "Daily PyPI downloads from pypistats.org."),
+    "pypistats": (
+        "pypi_downloads",
+        "Daily PyPI downloads from pypistats.org; days it no longer keeps from ClickPy.",
+    ),
     "npm": ("npm_downloads", "Daily npm downloads from api.npmjs.org."),
     "cratesio": ("crates_downloads", "Daily crates.io downloads (all versions)."),
     "github": (
         "github_stars",
-        "GitHub stars: today's stargazers_count, past days from the star history where it answers.",
+        "GitHub stars: today's stargazers_count, past days from the star history where it "
+        "answers, else from the GitHub events archive.",
     ),
 }
 SOURCE_OF = {dg.AssetKey(name): source for source, (name, _) in SOURCES.items()}
@@ -74,6 +81,14 @@ MENTIONS_KEY = dg.AssetKey(MENTIONS_ASSET)
             "metric's days or error).",
         )
         for name, _ in SOURCES.values()
+    ]
+    + [
+        dg.AssetCheckSpec(
+            AGREE_CHECK,
+            asset=PYPI_ASSET,
+            description="Where pypistats and ClickPy both cover days, their totals differ by no "
+            "more than CM_SOURCE_DIFF_THRESHOLD (metadata: each metric's figures).",
+        )
     ],
     can_subset=True,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -139,8 +154,8 @@ def source_observations(context: dg.AssetExecutionContext):
                             "metric_id": metric_id,
                             "day": day,
                             "value": value,
-                            "provenance": "api",
-                            "source_ref": fetch.source_ref,
+                            "provenance": fetch.provenance.get(day, source),
+                            "source_ref": fetch.ref(day),
                             "fetched_at": now,
                             "run_id": run_id,
                         }
@@ -158,8 +173,30 @@ def source_observations(context: dg.AssetExecutionContext):
             partial = bool(fetched or (found and found.counts))
             fail = failure(outcome, "source errors", partial=partial)
     table_rows = store.count_rows(OBSERVATIONS)
+    threshold = cm.settings.sources.source_diff_threshold
     for source in selected:
         name, got = SOURCES[source][0], done[source]
+        checks = []
+        if name == PYPI_ASSET:
+            apart = {m: c for m, c in got.comparisons.items() if c["relative_diff"] > threshold}
+            for metric_id, c in sorted(apart.items()):
+                context.log.warning(
+                    f"{metric_id}: pypistats and ClickPy differ by {c['relative_diff']:.1%} over "
+                    f"{c['days']} day(s) ({c['routine_sum']} vs {c['other_sum']})"
+                )
+            checks.append(
+                dg.AssetCheckResult(
+                    asset_key=name,
+                    check_name=AGREE_CHECK,
+                    passed=not apart,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "threshold": dg.MetadataValue.float(threshold),
+                        "compared": dg.MetadataValue.json(got.comparisons),
+                        "apart": dg.MetadataValue.json(sorted(apart)),
+                    },
+                )
+            )
         per_metric = {
             m.metric_id: got.errors.get(m.metric_id)
             or f"ok: {len(got.fetches[m.metric_id].values)} days"
@@ -167,7 +204,8 @@ def source_observations(context: dg.AssetExecutionContext):
         }
         yield dg.MaterializeResult(
             asset_key=name,
-            check_results=[
+            check_results=checks
+            + [
                 dg.AssetCheckResult(
                     asset_key=name,
                     check_name=FETCH_CHECK,
@@ -182,6 +220,11 @@ def source_observations(context: dg.AssetExecutionContext):
             metadata={
                 **write_metadata(writes[source], table_rows),
                 "requests": dg.MetadataValue.int(clients.of_source(source).requests),
+                **{
+                    f"{archive}_queries": dg.MetadataValue.int(n)
+                    for archive, n in got.requests.items()
+                },
+                "source_comparison": dg.MetadataValue.json(got.comparisons),
                 "days_fetched": dg.MetadataValue.json(
                     {m: len(f.values) for m, f in got.fetches.items()}
                 ),

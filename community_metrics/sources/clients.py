@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from community_metrics.config import SourceSettings
+from community_metrics.sources.clickhouse import CLICKHOUSE_LIMIT, ClickHouse, ClickPy, GHArchive
 from community_metrics.sources.downloads import (
     CRATES_LIMIT,
     NPM_LIMIT,
@@ -23,6 +24,15 @@ from community_metrics.sources.hackernews import HN_LIMIT, HackerNews
 from community_metrics.sources.http import HttpSource
 
 
+@dataclass(frozen=True)
+class Canaries:
+    """Per source, a package with downloads every day: its days are the source's coverage."""
+
+    pypi: str | None = None
+    npm: str | None = None
+    crates: str | None = None
+
+
 @dataclass
 class SourceClients:
     pypistats: PyPIStats
@@ -31,9 +41,13 @@ class SourceClients:
     github: GitHub
     hackernews: HackerNews
     github_search: GitHubSearch
+    clickpy: ClickPy | None = None  # None: turned off (an empty CM_CLICKPY_URL)
+    gharchive: GHArchive | None = None
+    canaries: Canaries = field(default_factory=Canaries)
 
     @property
     def https(self) -> list[HttpSource]:
+        archives = [a.clickhouse.http for a in (self.clickpy, self.gharchive) if a is not None]
         return [
             self.pypistats.http,
             self.npm.http,
@@ -41,6 +55,7 @@ class SourceClients:
             self.github.http,
             self.hackernews.http,
             self.github_search.http,
+            *archives,
         ]
 
     def of_source(self, source: str) -> HttpSource:
@@ -61,16 +76,36 @@ class SourceClients:
 
 
 def build_clients(settings: SourceSettings) -> SourceClients:
-    def http(name, url, limit, headers=None):
+    def http(name, url, limit, headers=None, **options):
         return HttpSource(
             name,
             url,
             contact=settings.contact,
             rate_limit=limit,
-            timeout=settings.timeout_seconds,
+            timeout=options.pop("timeout", settings.timeout_seconds),
             retry_budget=settings.retry_budget_seconds,
             headers=headers,
+            **options,
         )
+
+    def archive(name: str, url: str | None, user: str, setting: str) -> ClickHouse | None:
+        if not url:
+            return None
+        return ClickHouse(
+            http(
+                name,
+                url,
+                CLICKHOUSE_LIMIT,
+                timeout=settings.archive_timeout_seconds,
+            ),
+            user,
+            setting,
+        )
+
+    clickpy = archive("clickpy", settings.clickpy_url, settings.clickpy_user, "CM_CLICKPY_URL")
+    gharchive = archive(
+        "gharchive", settings.gharchive_url, settings.gharchive_user, "CM_GHARCHIVE_URL"
+    )
 
     github_headers = {"X-GitHub-Api-Version": "2022-11-28"}
     if settings.github_token:
@@ -94,4 +129,9 @@ def build_clients(settings: SourceSettings) -> SourceClients:
             ),
             authenticated=bool(settings.github_token),
         ),
+        clickpy=ClickPy(clickpy, settings.pypi_canary) if clickpy else None,
+        gharchive=GHArchive(gharchive, settings.gharchive_table, settings.gharchive_canary)
+        if gharchive
+        else None,
+        canaries=Canaries(settings.pypi_canary, settings.npm_canary, settings.crates_canary),
     )

@@ -146,8 +146,12 @@ class HttpSource:
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        retry_if: Callable[[httpx.Response], bool] | None = None,
     ):
         self.name = name
+        # Which answers with a retryable status are worth retrying (ClickHouse answers 500 to
+        # a bad query as to an overloaded server; only its body tells them apart).
+        self.retry_if = retry_if
         self.base_url = base_url.rstrip("/")
         self.retry_budget = retry_budget
         self.requests = 0
@@ -206,20 +210,23 @@ class HttpSource:
             return min(max(float(reset) - time.time(), 1.0), MAX_SINGLE_WAIT)
         return None
 
-    def _once(self, method: str, path: str, params, headers, body):
+    def _once(self, method: str, path: str, params, headers, body, content=None):
         self._wait_for_quota()
         self._limiter.acquire()
         with self._count_lock:  # a source's metrics are fetched by several threads
             self.requests += 1
         try:
-            response = self._client.request(method, path, params=params, headers=headers, json=body)
+            response = self._client.request(
+                method, path, params=params, headers=headers, json=body, content=content
+            )
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Retryable(f"{type(exc).__name__} calling {self.url(path)}") from exc
         self._note_quota(response)
         wait = self._retry_wait(response)
-        if response.status_code in RETRY_STATUSES or (
-            response.status_code == 403 and wait is not None
-        ):
+        if (
+            response.status_code in RETRY_STATUSES
+            and (self.retry_if is None or self.retry_if(response))
+        ) or (response.status_code == 403 and wait is not None):
             raise _Retryable(f"HTTP {response.status_code} from {self.url(path)}", wait)
         return response
 
@@ -230,6 +237,7 @@ class HttpSource:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         body: Any = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """A call with retries; returns the final response, whatever its status.
 
@@ -255,7 +263,7 @@ class HttpSource:
             reraise=True,
         )
         try:
-            return retrying(self._once, method, path, params, headers, body)
+            return retrying(self._once, method, path, params, headers, body, content)
         except _Retryable as exc:
             error = f"{self.name}: gave up after retries: {exc}"
             if isinstance(exc.__cause__, httpx.TimeoutException | httpx.TransportError):
