@@ -32,20 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import dagster as dg  # noqa: E402
-
 from assets_tests.fake_sources import DOCUMENTED_LIMITS, FakeSources  # noqa: E402
+from bench.common import fake_env, timed_refresh  # noqa: E402
 from community_metrics import weeks  # noqa: E402
 from community_metrics.config import load_settings  # noqa: E402
-from community_metrics.definitions import build_definitions  # noqa: E402
-from community_metrics.jobs import REFRESH_JOB  # noqa: E402
-from community_metrics.runner import (  # noqa: E402
-    EVENT_BATCH_ENV,
-    EVENT_BATCH_SIZE,
-    QUIET_CONSOLE,
-    embedded_event_log,
-    execute,
-)
 from community_metrics.sources.http import RateLimiter  # noqa: E402
 from community_metrics.store import HISTORY, StoreWriter  # noqa: E402
 
@@ -113,25 +103,15 @@ def serve(conn, time_scale: float) -> None:
 def refresh(url: str, tmp: str, seed_dir: Path, week: str, extra: dict) -> tuple[float, dict]:
     env = {
         **os.environ,
-        "CM_PYPISTATS_URL": url,
-        "CM_NPM_URL": url,
-        "CM_CRATES_URL": url,
-        "CM_GITHUB_API_URL": url,
-        "CM_HN_URL": url,
-        "CM_CLICKPY_URL": "",  # the 1,000-package refresh measures the rate-limited APIs
-        "CM_GHARCHIVE_URL": "",
+        # the archives off: the 1,000-package refresh measures the rate-limited APIs
+        **fake_env(url),
         "GITHUB_TOKEN": "bench-token",
         "CM_DB_PATH": f"{tmp}/db-{time.monotonic_ns()}",
         "CM_SEED_DIR": str(seed_dir),
-        "CM_STORAGE_MODE": "local",
         **extra,
     }
     settings = load_settings(env)
-    defs = build_definitions(settings)
-    with dg.instance_for_test(overrides=embedded_event_log()) as instance:
-        started = time.perf_counter()
-        execute(defs, REFRESH_JOB, instance, [week], run_config=QUIET_CONSOLE)
-        wall = time.perf_counter() - started
+    _, wall = timed_refresh(settings, [week])
     (row,) = StoreWriter.connect(settings).read_all(HISTORY)
     return wall, row
 
@@ -143,7 +123,6 @@ def main() -> None:
     parser.add_argument("--hang", default="cratesio", help="source to hang in run 2 ('' skips)")
     args = parser.parse_args()
     scale = args.time_scale
-    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
     # The clients' windows shrink with the server's.
     RateLimiter.SECOND_MS = round(1000 / scale)
     RateLimiter.MINUTE_MS = round(60_000 / scale)

@@ -29,19 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import dagster as dg  # noqa: E402
-
+from bench.common import fake_env, timed_refresh  # noqa: E402
 from community_metrics import weeks  # noqa: E402
 from community_metrics.config import load_settings  # noqa: E402
-from community_metrics.definitions import build_definitions  # noqa: E402
-from community_metrics.jobs import REFRESH_JOB  # noqa: E402
-from community_metrics.runner import (  # noqa: E402
-    EVENT_BATCH_ENV,
-    EVENT_BATCH_SIZE,
-    QUIET_CONSOLE,
-    embedded_event_log,
-    execute,
-)
 from community_metrics.store import STATS, StoreWriter  # noqa: E402
 
 DAY = dt.timedelta(days=1)
@@ -121,25 +111,14 @@ def backfill(conn, urls, tmp: str, keys: list[str], routine: str, packages, repo
     write_catalog(seed / "catalog.toml", packages, repos, routine)
     env = {
         **os.environ,
-        "CM_PYPISTATS_URL": api_url,
-        "CM_NPM_URL": api_url,
-        "CM_CRATES_URL": api_url,
-        "CM_GITHUB_API_URL": api_url,
-        "CM_HN_URL": api_url,
-        "CM_CLICKPY_URL": archive_url,
-        "CM_GHARCHIVE_URL": archive_url,
+        **fake_env(api_url, archive_url),
         "CM_DB_PATH": f"{tmp}/db-{routine}",
         "CM_SEED_DIR": str(seed),
-        "CM_STORAGE_MODE": "local",
     }
     settings = load_settings(env)
-    defs = build_definitions(settings)
     conn.send("stats")
     before = conn.recv()
-    with dg.instance_for_test(overrides=embedded_event_log()) as instance:
-        started = time.perf_counter()
-        result = execute(defs, REFRESH_JOB, instance, keys, run_config=QUIET_CONSOLE)
-        wall = time.perf_counter() - started
+    result, wall = timed_refresh(settings, keys)
     conn.send("stats")
     after = conn.recv()
     rows = StoreWriter.connect(settings).count_rows(STATS)
@@ -153,7 +132,6 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=10)
     parser.add_argument("--skip-pypistats", action="store_true", help="no comparison run")
     args = parser.parse_args()
-    os.environ.setdefault(EVENT_BATCH_ENV, EVENT_BATCH_SIZE)
     today = weeks.today()
     last = weeks.latest_closed_week()
     first = weeks.monday_of(today - dt.timedelta(days=365 * args.years))
