@@ -481,3 +481,19 @@ def test_a_bad_query_is_not_retried_and_an_overload_is():
             ["pkg"], dt.date(2024, 1, 1), dt.date(2024, 1, 2)
         )
         assert answer.rows == {"pkg": {}} and len(server.requests) == 1 + 3
+
+
+def test_clickpy_as_the_routine_source_asks_pypistats_nothing(history, fake, archive, instance):
+    first = LAST_WEEK - dt.timedelta(days=21)
+    rows, _ = history_rows("pkg", first, TODAY - DAY)
+    archive.insert_downloads(rows + canary_rows(first, TODAY - DAY))
+    _, defs, store = history(
+        '[settings]\npypi_routine_source = "clickpy"\n\n' + pypi_metric("pkg", "pkg")
+    )
+    assert execute(defs, REFRESH_JOB, instance, week_keys(first)).success
+    assert fake.count("/api/packages/") == 0 and len(archive.queries()) == 1
+    got = weekly(store, "downloads:pkg:python")
+    covered = set(days(first, TODAY - DAY))
+    want = weekly_expected(daily_sums(rows, False)["pkg"], covered, first)
+    assert {w: (r["value"], r["days_observed"]) for w, r in got.items()} == want
+    assert {r["provenance"] for r in got.values()} == {"clickpy"}

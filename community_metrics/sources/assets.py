@@ -128,8 +128,11 @@ def source_observations(context: dg.AssetExecutionContext):
         try:
             threads = len(selected) + with_mentions
             with ThreadPoolExecutor(threads or 1, thread_name_prefix="source") as pool:
+                routine = cm.catalog.settings.pypi_routine_source
                 running = {
-                    pool.submit(fetch_source, clients, s, metrics[s], first, last, today): s
+                    pool.submit(
+                        fetch_source, clients, s, metrics[s], first, last, today, routine
+                    ): s
                     for s in selected
                 }
                 if with_mentions:
