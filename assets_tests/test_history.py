@@ -9,6 +9,7 @@ APIs and the fake archive.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
 from collections import defaultdict
 
@@ -236,7 +237,8 @@ def test_zero_days_of_the_apis_and_an_npm_outage(history, fake, archive, seed_di
     outage reads 0 for every package, canary included (missing, not zero)."""
     monday = LAST_WEEK
     archive.insert_downloads(canary_rows(dt.date(2016, 1, 1), TODAY - DAY))
-    fake.zero_days[("pypistats", "quiet")] = {monday + DAY}
+    # the first day of the range: the series began long before (the answer says so)
+    fake.zero_days[("pypistats", "quiet")] = {monday}
     fake.zero_days[("cratesio", "quietcrate")] = {monday + 2 * DAY}
     fake.npm_outages.add(monday + 3 * DAY)
     _, defs, store = history(
@@ -253,7 +255,7 @@ def test_zero_days_of_the_apis_and_an_npm_outage(history, fake, archive, seed_di
     rows = {r["metric_id"]: r for r in store.stats(source_window="week")}
     python, rust, node = (rows[f"downloads:quiet:{s}"] for s in ("python", "rust", "nodejs"))
     assert (python["value"], python["days_observed"]) == (
-        sum(value("pypistats", "quiet", d) for d in week if d != monday + DAY),
+        sum(value("pypistats", "quiet", d) for d in week if d != monday),
         7,
     )
     assert (rust["value"], rust["days_observed"]) == (
@@ -266,34 +268,55 @@ def test_zero_days_of_the_apis_and_an_npm_outage(history, fake, archive, seed_di
     )
     zeros = {(r["metric_id"], r["day"]) for r in store.read_all(OBSERVATIONS) if r["value"] == 0}
     assert zeros == {
-        ("downloads:quiet:python", monday + DAY),
+        ("downloads:quiet:python", monday),
         ("downloads:quiet:rust", monday + 2 * DAY),
     }
 
 
-def test_a_package_name_carrying_sql_is_only_a_name(history, fake, archive, seed_dir, instance):
+def test_a_package_name_carrying_sql_is_only_a_name(history, fake, archive, instance):
     evil = "x'); DROP TABLE pypi.pypi_downloads_per_day_by_version_by_installer_by_type; --"
     first = PYPISTATS_OLDEST - dt.timedelta(days=30)
-    rows, _ = history_rows("safe", first, TODAY - DAY)
+    # the archive holds names in PEP 503's normal form, as PyPI's log does
+    stored = re.sub(r"[-_.]+", "-", evil).lower()
+    rows, _ = history_rows(stored, first, TODAY - DAY)
     archive.insert_downloads(rows + canary_rows(first, TODAY - DAY))
-    before = archive.admin_query(
-        "SELECT count() AS n FROM pypi.pypi_downloads_per_day_by_version_by_installer_by_type"
-    )
-    _, defs, store = history(pypi_metric("safe", "safe") + pypi_metric("evil", evil))
-    result = execute(defs, REFRESH_JOB, instance, week_keys(first))
-    assert result.success
-    assert (
-        archive.admin_query(
-            "SELECT count() AS n FROM pypi.pypi_downloads_per_day_by_version_by_installer_by_type"
-        )
-        == before
-    )
+    _, defs, store = history(pypi_metric("evil", evil))
+    assert execute(defs, REFRESH_JOB, instance, week_keys(first)).success
     (query,) = archive.queries()
-    assert "DROP" not in query and "safe" not in query  # names travel as parameters
-    assert weekly(store, "downloads:safe:python")
-    # the fake pypistats serves any name, ClickPy has nothing for it: only pypistats' days
-    evil_weeks = weekly(store, "downloads:evil:python")
-    assert evil_weeks and min(evil_weeks) >= weeks.monday_of(PYPISTATS_OLDEST)
+    assert "DROP" not in query and "x'" not in query  # the name travelled as a parameter
+    tables = archive.admin_query("SELECT name FROM system.tables WHERE database = 'pypi'")
+    assert "pypi_downloads_per_day_by_version_by_installer_by_type" in tables
+    # matched exactly, as a name: its archive days came back, the same as any package's (the
+    # weeks only ClickPy covers; pypistats serves the recent ones)
+    covered = set(days(first, TODAY - DAY))
+    seam = weeks.monday_of(PYPISTATS_OLDEST)
+    want = weekly_expected(daily_sums(rows, False)[stored], covered, first)
+    got = weekly(store, "downloads:evil:python")
+    old = {w: (r["value"], r["days_observed"]) for w, r in got.items() if w < seam}
+    assert old == {w: v for w, v in want.items() if w < seam} and len(old) >= 4
+    assert {got[w]["provenance"] for w in old} == {"clickpy"}
+
+
+def test_sources_that_disagree_raise_the_warning_check(history, fake, archive, instance):
+    first = LAST_WEEK
+    rows = [
+        ("pkg", "1.0", d, "pip", "bdist_wheel", value("pypistats", "pkg", d) * 12 // 10)
+        for d in days(first, TODAY - DAY)
+    ]
+    archive.insert_downloads(rows + canary_rows(first, TODAY - DAY))
+    _, defs, store = history(pypi_metric("pkg", "pkg"))
+    result = execute(defs, REFRESH_JOB, instance, [first.isoformat()])
+    assert result.success  # a warning, not a failure
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.check_name == "sources_agree"]
+    assert not check.passed and check.severity.value == "WARN"
+    assert check.metadata["apart"].value == ["downloads:pkg:python"]
+    compared = check.metadata["compared"].value["downloads:pkg:python"]
+    assert compared["days"] >= 7 and 0.15 < compared["relative_diff"] < 0.2
+    # the routine figure is the one stored
+    (row,) = store.stats(["downloads:pkg:python"], "week")
+    assert row["provenance"] == "pypistats"
+    week = days(first, first + 6 * DAY)
+    assert row["value"] == sum(value("pypistats", "pkg", d) for d in week)
 
 
 def test_a_quota_error_is_one_line_and_leaves_the_weeks_missing(

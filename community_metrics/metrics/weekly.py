@@ -8,8 +8,8 @@ Week W runs Monday W to Sunday W+6 (UTC).
   the last earlier value is carried forward, flagged `is_carried_forward`, and only while a
   later observation exists, so a stale value is never extended past the newest data. A value
   from later than the next day is never copied into a past week.
-When a source and the seed both observed a day, the source wins over `csv_seed`; of two
-sources, the later fetch. A row's provenance names the sources of its days (`clickpy+pypistats`
+When several observed a day: an API over an archive over `csv_seed`; of two equals, the
+later fetch. A row's provenance names the sources of its days (`clickpy+pypistats`
 for the week at pypistats' retention edge).
 """
 
@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 from community_metrics.catalog import Metric
 
-# The seed is trusted least; any source (pypistats, clickpy, npm, cratesio, github, gharchive,
-# and `api`, the one name all sources had before) over it.
+# The seed is trusted least, then the archives (filling what an API no longer serves), then
+# the sources' own APIs (pypistats, npm, cratesio, github, and `api`, their one name before):
+# a day an API gave stays its figure when an archive is asked for it later.
 SEED = "csv_seed"
+ARCHIVES = {"clickpy", "gharchive"}
 WEEK = dt.timedelta(days=6)
 
 
@@ -49,8 +51,8 @@ class WeeklyReport:
 
 
 def best_per_day(observations: Iterable[dict]) -> dict[str, dict[dt.date, dict]]:
-    """metric_id -> day -> the observation to use: a source's over the seed's, and of two
-    sources the one fetched last (a day recomputed from another source)."""
+    """metric_id -> day -> the observation to use: by trust (`_rank`), and of two equally
+    trusted sources the one fetched last (a day recomputed from another source)."""
     best: dict[str, dict[dt.date, dict]] = defaultdict(dict)
     for obs in observations:
         days = best[obs["metric_id"]]
@@ -61,8 +63,11 @@ def best_per_day(observations: Iterable[dict]) -> dict[str, dict[dt.date, dict]]
 
 
 def _rank(obs: dict) -> tuple:
+    """The seed below the archives below the sources' own APIs; then the later fetch."""
     fetched = obs.get("fetched_at")
-    return (obs["provenance"] != SEED, fetched.timestamp() if fetched else 0.0)
+    provenance = obs["provenance"]
+    trust = 0 if provenance == SEED else 1 if provenance in ARCHIVES else 2
+    return (trust, fetched.timestamp() if fetched else 0.0)
 
 
 def _base_row(metric: Metric, monday: dt.date) -> dict:

@@ -129,9 +129,12 @@ def source_observations(context: dg.AssetExecutionContext):
             threads = len(selected) + with_mentions
             with ThreadPoolExecutor(threads or 1, thread_name_prefix="source") as pool:
                 routine = cm.catalog.settings.pypi_routine_source
+                started = store.first_downloads(
+                    m.metric_id for s in selected for m in metrics[s] if m.family == "downloads"
+                )
                 running = {
                     pool.submit(
-                        fetch_source, clients, s, metrics[s], first, last, today, routine
+                        fetch_source, clients, s, metrics[s], first, last, today, routine, started
                     ): s
                     for s in selected
                 }

@@ -12,6 +12,10 @@ are taken in UTC in the SQL itself (`toDate(created_at, 'UTC')`), and the result
 a LIMIT one row above the most the question can have, so a bigger answer is an error rather
 than silently cut. Quota and overload answers (429, 503, and ClickHouse's codes in a 500 body)
 are retried within the source's budget, then raised as one line saying what to do.
+
+Rows come newest day first with the coverage canary last within each day, so an answer cut
+short by a server-side row cap (the public endpoints may cap results) ends with whole days:
+the canary's coverage stops where the data stops, and a cut day reads as missing, not 0.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ FROM {CLICKPY_TABLE}
 WHERE project IN {{projects:Array(String)}}
   AND date >= {{start:Date}} AND date <= {{end:Date}}
 GROUP BY project, date
-ORDER BY project, date
+ORDER BY date DESC, project = {{canary:String}}, project
 LIMIT {{limit:UInt64}}
 """
 
@@ -61,7 +65,7 @@ SELECT repo_name, toDate(created_at, 'UTC') AS day, count() AS stars
 FROM {table:Identifier}
 WHERE event_type = 'WatchEvent' AND action = 'started' AND repo_name IN {repos:Array(String)}
 GROUP BY repo_name, day
-ORDER BY repo_name, day
+ORDER BY day DESC, repo_name = {canary:String}, repo_name
 LIMIT {limit:UInt64}
 """
 
@@ -115,9 +119,10 @@ class ClickHouse:
         http.retry_if = self.retryable
 
     def retryable(self, response: httpx.Response) -> bool:
-        """429 and 503 always; a 500 only for quota, load and time-out codes."""
+        """429 and 503 (and a proxy's 502, 504) always; a 500 only for quota, load and
+        time-out codes: another 500 is a query the server will refuse again."""
         code, name = _error(response)
-        if response.status_code in (429, 503) or code in RETRY_CODES:
+        if response.status_code in (429, 502, 503, 504) or code in RETRY_CODES:
             self.last_refusal = name + (f" (code {code})" if code is not None else "")
             return True
         return False
@@ -225,7 +230,13 @@ class ClickPy:
         limit = len(asked) * ((end - start).days + 1)
         rows = self.clickhouse.select(
             CLICKPY_SQL,
-            {"mirrors": list(MIRROR_INSTALLERS), "projects": asked, "start": start, "end": end},
+            {
+                "mirrors": list(MIRROR_INSTALLERS),
+                "projects": asked,
+                "start": start,
+                "end": end,
+                "canary": self.canary or "",
+            },
             ("project", "date", "with_mirrors", "without_mirrors"),
             limit,
         )
@@ -261,7 +272,7 @@ class GHArchive:
         limit = len(asked) * ((today - GHARCHIVE_FIRST_DAY).days + 1)
         rows = self.clickhouse.select(
             GHARCHIVE_SQL,
-            {"table": self.table, "repos": asked},
+            {"table": self.table, "repos": asked, "canary": self.canary or ""},
             ("repo_name", "day", "stars"),
             limit,
         )

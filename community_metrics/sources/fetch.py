@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -49,15 +49,15 @@ class Fetch:
     source_ref: str = ""
     notes: list[str] = field(default_factory=list)
     provenance: dict[dt.date, str] = field(default_factory=dict)
-    refs: dict[str, str] = field(default_factory=dict)  # provenance -> public URL
+    refs: dict[dt.date, str] = field(default_factory=dict)  # day -> the public URL asked
 
     def put(self, values: dict[dt.date, int], provenance: str, ref: str) -> None:
         self.values.update(values)
         self.provenance.update(dict.fromkeys(values, provenance))
-        self.refs.setdefault(provenance, ref)
+        self.refs.update(dict.fromkeys(values, ref))
 
     def ref(self, day: dt.date) -> str:
-        return self.refs.get(self.provenance.get(day, ""), self.source_ref)
+        return self.refs.get(day, self.source_ref)
 
 
 @dataclass
@@ -83,21 +83,26 @@ def _days(window) -> list[dt.date]:
 
 
 def covered(
-    reported: dict[dt.date, int], coverage: set[dt.date] | None, window, source: str, notes
+    reported: dict[dt.date, int],
+    coverage: set[dt.date] | None,
+    window,
+    source: str,
+    notes,
+    since: dt.date | None = None,
 ) -> dict[dt.date, int]:
     """A package's days in `window` read against its source's coverage (see the module doc).
 
-    `coverage` None: unknown, the days are kept as reported."""
+    The series starts at the first download in the whole answer or `since` (the first stored
+    one), whichever is earlier. `coverage` None: unknown, the days are kept as reported."""
     inside = {d: v for d, v in reported.items() if window[0] <= d <= window[1]}
     if coverage is None:
         return inside
-    positive = [d for d, v in inside.items() if v > 0]
-    if not positive:
-        if inside or coverage:
-            notes.append(f"{source}: no downloads in {window[0]}..{window[1]}: left missing")
+    firsts = [d for d, v in reported.items() if v > 0] + ([since] if since else [])
+    if not firsts or min(firsts) > window[1]:
+        notes.append(f"{source}: no download yet by {window[1]}: left missing")
         return {}
     out, outside = {}, 0
-    for day in _days((min(positive), window[1])):
+    for day in _days((max(window[0], min(firsts)), window[1])):
         value = inside.get(day)
         if day in coverage:
             out[day] = value or 0
@@ -156,7 +161,9 @@ def _each(metrics: Sequence[Metric], source: str, one) -> list[tuple[Metric, obj
         return [call(m) for m in metrics[:1]] + list(pool.map(call, metrics[1:]))
 
 
-def fetch_retained(clients: SourceClients, source: str, metrics, first, last, today, canary):
+def fetch_retained(
+    clients: SourceClients, source: str, metrics, first, last, today, canary, started
+):
     """pypistats and crates.io: one call returns every day they keep; keep the range."""
     name, keep_days = RETAINED[source]
     pypi = source == "pypistats"
@@ -176,13 +183,16 @@ def fetch_retained(clients: SourceClients, source: str, metrics, first, last, to
         if window:
             options = {"mirrors": metric.mirrors} if pypi else {}
             daily = client.daily(metric.subject, **options)
-            fetch.put(covered(daily, coverage, window, name, fetch.notes), source, ref)
+            values = covered(
+                daily, coverage, window, name, fetch.notes, started.get(metric.metric_id)
+            )
+            fetch.put(values, source, ref)
         return fetch
 
     return _each(metrics, source, one), window
 
 
-def fetch_npm(clients: SourceClients, metrics, first, last, today, canary):
+def fetch_npm(clients: SourceClients, metrics, first, last, today, canary, started):
     window = _kept_window(first, last, dl.NPM_FIRST_DAY, today)
     common: list[str] = []
     coverage = None
@@ -196,7 +206,8 @@ def fetch_npm(clients: SourceClients, metrics, first, last, today, canary):
             fetch.notes.append(_skip_note("npm", first, dl.NPM_FIRST_DAY))
         if window:
             daily = clients.npm.daily(metric.subject, *window)
-            fetch.put(covered(daily, coverage, window, "npm", fetch.notes), "npm", ref)
+            since = started.get(metric.metric_id)
+            fetch.put(covered(daily, coverage, window, "npm", fetch.notes, since), "npm", ref)
         return fetch
 
     return _each(metrics, "npm", one), window
@@ -206,7 +217,7 @@ def _clickpy(clients: SourceClients, metrics, first, last, today) -> ArchiveDays
     return clients.clickpy.daily([m.subject for m in metrics], first, min(last, today - DAY))
 
 
-def fetch_pypi(clients: SourceClients, metrics, first, last, today, routine: str, canary):
+def fetch_pypi(clients: SourceClients, metrics, first, last, today, routine: str, canary, started):
     """PyPI metrics from pypistats and ClickPy (module doc); the ClickPy query runs while
     pypistats is asked."""
     out = SourceFetch()
@@ -217,7 +228,7 @@ def fetch_pypi(clients: SourceClients, metrics, first, last, today, routine: str
         served = None
         if routine == "pypistats":
             results, served = fetch_retained(
-                clients, "pypistats", metrics, first, last, today, canary
+                clients, "pypistats", metrics, first, last, today, canary, started
             )
             for metric, fetch, error in results:
                 out.fetches[metric.metric_id] = fetch or Fetch()
@@ -257,15 +268,18 @@ def fetch_pypi(clients: SourceClients, metrics, first, last, today, routine: str
                 out.errors[metric.metric_id] = "; ".join(filter(None, [routine_error, failure]))
             continue
         if span is None:
+            if routine_error:
+                out.errors[metric.metric_id] = routine_error
             continue
         mine = answer.rows.get(normalize_project(metric.subject), {})
         daily = {d: both[0 if metric.mirrors else 1] for d, both in mine.items()}
         coverage = _coverage(answer.canary) if clients.clickpy.canary else None
-        values = covered(daily, coverage, span, "clickpy", fetch.notes)
+        since = started.get(metric.metric_id)
+        values = covered(daily, coverage, span, "clickpy", fetch.notes, since)
         fill = {d: v for d, v in values.items() if d not in own}
         if routine_error:
             fetch.notes.append(f"{len(fill)} day(s) from ClickPy instead")
-            if not fill:
+            if set(needed) - set(fill):  # days neither source gave: the error stands
                 out.errors[metric.metric_id] = routine_error
         fetch.put(fill, "clickpy", clients.clickpy.clickhouse.http.url("/"))
         overlap = sorted(own & set(values))
@@ -397,11 +411,11 @@ def fetch_stars(clients: SourceClients, metrics, first, last, today) -> SourceFe
                 past = _from_archive(metric, fetch, answer, clients, first, last, today)
             except SourceError as exc:
                 fetch.notes.append(str(exc))
-                if not github.authenticated:
-                    out.errors[metric.metric_id] = str(exc)
+                out.errors[metric.metric_id] = str(exc)  # cleared if the listing answers
                 continue
-            fetch.put(past, "gharchive", ref)
-            need.remove(metric)
+            if past:
+                fetch.put(past, "gharchive", ref)
+                need.remove(metric)
     for metric in need:  # the listing: admins only since 2026-06-30, capped near 40,000
         fetch = out.fetches[metric.metric_id]
         if not github.authenticated:
@@ -432,20 +446,27 @@ def fetch_source(
     last: dt.date,
     today: dt.date,
     pypi_routine: str = "pypistats",
+    started: Mapping[str, dt.date] | None = None,
 ) -> SourceFetch:
     """Every metric of one catalog source over [first, last]: a failing metric does not stop
-    the others, and the results keep the catalog's order."""
+    the others, and the results keep the catalog's order. `started`: each metric's first
+    stored download (store.first_downloads), where its series began."""
+    started = started or {}
     if not metrics:  # nothing to ask for: not even the canary
         return SourceFetch()
     canaries = clients.canaries
     if source == "pypistats":
-        return fetch_pypi(clients, metrics, first, last, today, pypi_routine, canaries.pypi)
+        return fetch_pypi(
+            clients, metrics, first, last, today, pypi_routine, canaries.pypi, started
+        )
     if source == "github":
         return fetch_stars(clients, metrics, first, last, today)
     if source == "npm":
-        results, _ = fetch_npm(clients, metrics, first, last, today, canaries.npm)
+        results, _ = fetch_npm(clients, metrics, first, last, today, canaries.npm, started)
     else:
-        results, _ = fetch_retained(clients, source, metrics, first, last, today, canaries.crates)
+        results, _ = fetch_retained(
+            clients, source, metrics, first, last, today, canaries.crates, started
+        )
     out = SourceFetch()
     for metric, fetch, error in results:
         if error is None:

@@ -222,6 +222,21 @@ class StoreReader:
         where = all_of([in_list("metric_id", metric_ids), *day_range("day", start, end)])
         return self.scan(OBSERVATIONS, where).to_pylist()
 
+    def first_downloads(self, metric_ids: Iterable[str]) -> dict[str, dt.date]:
+        """Each metric's first day with a value above 0: where its series starts, so a later
+        fetch reads a covered day without a row as 0, not as before the series began."""
+        ids = list(metric_ids)
+        if not ids:
+            return {}
+        where = all_of([in_list("metric_id", ids), "value > 0"])
+        rows = self.scan(OBSERVATIONS, where, ["metric_id", "day"])
+        if not rows.num_rows:
+            return {}
+        firsts = rows.group_by("metric_id").aggregate([("day", "min")])
+        return dict(
+            zip(firsts["metric_id"].to_pylist(), firsts["day_min"].to_pylist(), strict=True)
+        )
+
     def observed_days(self) -> tuple[dt.date, dt.date] | None:
         """(first, last) day of any observation, or None when there is none."""
         days = self.scan(OBSERVATIONS, columns=["day"])["day"]
