@@ -29,7 +29,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import chdb
+try:
+    import chdb
+except ImportError:  # a loud error, not a skip: the archive tests must run wherever tests do
+    raise ImportError(
+        "the archive tests need chdb, in the `clickhouse` dependency group: run the tests as "
+        "the README says, `uv run --locked --group clickhouse pytest`"
+    ) from None
 
 SERVER_VERSION = "25.8.1.1"
 

@@ -11,9 +11,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
-pytest.importorskip("chdb", reason="needs the clickhouse dependency group")
-
-from .fake_clickhouse import (  # noqa: E402
+from .fake_clickhouse import (
     DOWNLOADS_TABLE,
     QUOTA_EXCEEDED,
     SERVER_VERSION,

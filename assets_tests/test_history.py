@@ -15,17 +15,15 @@ from collections import defaultdict
 
 import pytest
 
-pytest.importorskip("chdb", reason="the archive tests need the `clickhouse` dependency group")
+from community_metrics import weeks
+from community_metrics.jobs import REFRESH_JOB
+from community_metrics.runner import execute
+from community_metrics.store import OBSERVATIONS
 
-from community_metrics import weeks  # noqa: E402
-from community_metrics.jobs import REFRESH_JOB  # noqa: E402
-from community_metrics.runner import execute  # noqa: E402
-from community_metrics.store import OBSERVATIONS  # noqa: E402
-
-from .conftest import point_at, run_cli  # noqa: E402
-from .fake_clickhouse import QUOTA_EXCEEDED, FakeClickHouse  # noqa: E402
-from .fake_sources import FakeSources, mirror_extra, value  # noqa: E402
-from .test_refresh import meta  # noqa: E402
+from .conftest import point_at, run_cli
+from .fake_clickhouse import QUOTA_EXCEEDED, FakeClickHouse
+from .fake_sources import FakeSources, mirror_extra, value
+from .test_refresh import meta
 
 DAY = dt.timedelta(days=1)
 MIRRORS = {"bandersnatch", "z3c.pypimirror", "artifactory", "devpi"}  # pypistats' MIRRORS
