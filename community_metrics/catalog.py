@@ -51,6 +51,10 @@ class _Rule(ValueError):
         self.loc = loc
 
 
+# Metric fields kept in the catalog only, not in the `metrics` table.
+CATALOG_ONLY = {"former_names"}
+
+
 class _Entry(BaseModel):
     """Immutable and strictly typed: in TOML, `3` is not a string and `"yes"` not a boolean."""
 
@@ -122,7 +126,12 @@ class Metric(_Entry):
     def as_row(self) -> dict:
         """The `metrics` table's columns (former names stay in the catalog: only the star
         history reads them)."""
-        return self.model_dump(exclude={"former_names"})
+        return self.model_dump(exclude=CATALOG_ONLY)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Metric:
+        """The metric a `metrics` table row (as_row) describes."""
+        return cls(**{k: row[k] for k in cls.model_fields if k not in CATALOG_ONLY})
 
 
 class Product(_Entry):

@@ -80,15 +80,7 @@ _URL_HINT = "an http(s) URL like https://host[:port]"
 _Url = Annotated[str, AfterValidator(_http_url), Field(description=_URL_HINT)]
 _OptionalUrl = Annotated[str | None, AfterValidator(_http_url), Field(description=_URL_HINT)]
 _ProjectPath = Annotated[Path, AfterValidator(_project_path)]
-# Set but empty means off (for the third-party archives); unset means the default.
-BLANK_MEANS_OFF = (
-    "cm_clickpy_url",
-    "cm_gharchive_url",
-    "cm_pypi_canary",
-    "cm_npm_canary",
-    "cm_crates_canary",
-    "cm_gharchive_canary",
-)
+# Set but empty means off (the third-party archives, the canaries); unset means the default.
 _Off = BeforeValidator(lambda v: None if isinstance(v, str) and not v.strip() else v)
 _OffOrUrl = Annotated[
     str | None,
@@ -137,10 +129,15 @@ class _MappingSource(EnvSettingsSource):
 
     def _load_env_vars(self) -> Mapping[str, str]:
         # A blank value counts as unset, as `export CM_X=` means in a shell.
+        off = {
+            f"{ENV_PREFIX}{name}".lower()
+            for name, info in self.settings_cls.model_fields.items()
+            if _Off in info.metadata
+        }
         return {
             name.lower(): value.strip()
             for name, value in self._env.items()
-            if value.strip() or name.lower() in BLANK_MEANS_OFF
+            if value.strip() or name.lower() in off
         }
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:

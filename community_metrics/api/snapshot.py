@@ -71,10 +71,7 @@ class Snapshot:
     @classmethod
     def load(cls, store: StoreReader, versions: dict[str, int | None]) -> Snapshot:
         catalog = store.scan(METRICS).sort_by("metric_id").to_pylist()
-        definitions = {
-            r["metric_id"]: Metric(**{k: r[k] for k in Metric.model_fields if k in r})
-            for r in catalog
-        }
+        definitions = {r["metric_id"]: Metric.from_row(r) for r in catalog}
         rows = store.scan(STATS, stats_filter(source_window="week"), WEEK_COLUMNS)
         rows = rows.sort_by([("metric_id", "ascending"), ("period_start", "ascending")])
         rows = rows.filter(pc.is_in(rows["metric_id"], pa.array(list(definitions), pa.string())))

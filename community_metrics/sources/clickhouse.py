@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from community_metrics.sources.downloads import response_count, response_day
 from community_metrics.sources.http import HttpSource, MalformedResponse, RateLimit, SourceError
 
 # ClickHouse error codes worth a retry: the server is busy or this user's quota is spent.
@@ -184,18 +185,9 @@ class ClickHouse:
 
 def count(value: Any, source: str) -> int:
     """A count from JSON: 64-bit integers come quoted from servers before 25.8."""
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise MalformedResponse(f"{source}: count {value!r} is not a non-negative integer")
-    return value
-
-
-def day(value: Any, source: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise MalformedResponse(f"{source}: date {value!r} is not YYYY-MM-DD") from None
+    return response_count(
+        int(value) if isinstance(value, str) and value.isdigit() else value, source
+    )
 
 
 @dataclass
@@ -242,7 +234,7 @@ class ClickPy:
         )
         source = self.clickhouse.http.name
         for row in rows:
-            name, on = row["project"], day(row["date"], source)
+            name, on = row["project"], response_day(row["date"], source)
             both = (count(row["with_mirrors"], source), count(row["without_mirrors"], source))
             if both[1] > both[0]:
                 raise MalformedResponse(f"{source}: {name} {on}: without mirrors > with mirrors")
@@ -278,7 +270,7 @@ class GHArchive:
         )
         source = self.clickhouse.http.name
         for row in rows:
-            name, on, stars = row["repo_name"], day(row["day"], source), row["stars"]
+            name, on, stars = row["repo_name"], response_day(row["day"], source), row["stars"]
             stars = count(stars, source)
             if name == self.canary:
                 out.canary[on] = stars

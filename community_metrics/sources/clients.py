@@ -76,31 +76,22 @@ class SourceClients:
 
 
 def build_clients(settings: SourceSettings) -> SourceClients:
-    def http(name, url, limit, headers=None, **options):
+    def http(name, url, limit, headers=None, timeout=settings.timeout_seconds):
         return HttpSource(
             name,
             url,
             contact=settings.contact,
             rate_limit=limit,
-            timeout=options.pop("timeout", settings.timeout_seconds),
+            timeout=timeout,
             retry_budget=settings.retry_budget_seconds,
             headers=headers,
-            **options,
         )
 
     def archive(name: str, url: str | None, user: str, setting: str) -> ClickHouse | None:
         if not url:
             return None
-        return ClickHouse(
-            http(
-                name,
-                url,
-                CLICKHOUSE_LIMIT,
-                timeout=settings.archive_timeout_seconds,
-            ),
-            user,
-            setting,
-        )
+        http_ = http(name, url, CLICKHOUSE_LIMIT, timeout=settings.archive_timeout_seconds)
+        return ClickHouse(http_, user, setting)
 
     clickpy = archive("clickpy", settings.clickpy_url, settings.clickpy_user, "CM_CLICKPY_URL")
     gharchive = archive(

@@ -21,7 +21,8 @@ NPM_LIMIT = RateLimit(per_second=1)
 CRATES_LIMIT = RateLimit(per_second=1)
 
 
-def _day(value, source: str) -> dt.date:
+def response_day(value, source: str) -> dt.date:
+    """A day from a JSON answer (an ISO date, or the date part of a timestamp)."""
     require(isinstance(value, str), source, f"date {value!r} is not a string")
     try:
         return dt.date.fromisoformat(value[:10])
@@ -30,7 +31,8 @@ def _day(value, source: str) -> dt.date:
         raise
 
 
-def _count(value, source: str) -> int:
+def response_count(value, source: str) -> int:
+    """A download count from a JSON answer: a non-negative integer, nothing else."""
     require(
         isinstance(value, int) and not isinstance(value, bool) and value >= 0,
         source,
@@ -61,9 +63,9 @@ class PyPIStats:
             require(isinstance(row, dict), "pypistats", f"row {row!r}")
             if row.get("category") != category:
                 continue
-            day = _day(row.get("date"), "pypistats")
+            day = response_day(row.get("date"), "pypistats")
             require(day not in out, "pypistats", f"day {day} listed twice for {category}")
-            out[day] = _count(row.get("downloads"), "pypistats")
+            out[day] = response_count(row.get("downloads"), "pypistats")
         return out
 
 
@@ -94,9 +96,9 @@ class Npm:
             )
             for row in body["downloads"]:
                 require(isinstance(row, dict), "npm", f"row {row!r}")
-                day = _day(row.get("day"), "npm")
+                day = response_day(row.get("day"), "npm")
                 if chunk_start <= day <= chunk_end:
-                    out[day] = _count(row.get("downloads"), "npm")
+                    out[day] = response_count(row.get("downloads"), "npm")
             chunk_start = chunk_end + dt.timedelta(days=1)
         return out
 
@@ -120,6 +122,6 @@ class Crates:
         out: dict[dt.date, int] = {}
         for row in [*versions, *extra]:
             require(isinstance(row, dict), "crates.io", f"row {row!r}")
-            day = _day(row.get("date"), "crates.io")
-            out[day] = out.get(day, 0) + _count(row.get("downloads"), "crates.io")
+            day = response_day(row.get("date"), "crates.io")
+            out[day] = out.get(day, 0) + response_count(row.get("downloads"), "crates.io")
         return out

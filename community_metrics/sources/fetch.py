@@ -18,9 +18,7 @@ starred_at listing. Each value keeps the name of the source that produced it (pr
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +29,11 @@ from community_metrics.catalog import Metric
 from community_metrics.sources import downloads as dl
 from community_metrics.sources.clickhouse import CLICKPY_FIRST_DAY, ArchiveDays, normalize_project
 from community_metrics.sources.clients import SourceClients
-from community_metrics.sources.github import cumulative_from_gains, cumulative_from_stamps
+from community_metrics.sources.github import (
+    cumulative_from_gains,
+    cumulative_from_stamps,
+    totals_before,
+)
 from community_metrics.sources.http import NotAvailable, SourceError
 
 # Calls in flight per source: the client's rate limiter decides the pace, and a few calls in
@@ -303,29 +305,16 @@ def fetch_pypi(clients: SourceClients, metrics, first, last, today, routine: str
 def anchored(
     current: int, today: dt.date, gains: dict[dt.date, int], days: list[dt.date], notes
 ) -> dict[dt.date, int]:
-    """End-of-day totals on `days` before today: today's count minus the stars given after
-    each day. The archive has no un-starring, so these are lower bounds; a day that would go
-    below 0 is left missing."""
-    ordered = sorted(gains)
-    running = list(itertools.accumulate(gains[d] for d in ordered))
-    total = running[-1] if running else 0
-    out: dict[dt.date, int] = {}
-    negative = 0
-    for day in days:
-        if day >= today:
-            continue
-        given_by_then = running[i - 1] if (i := bisect.bisect_right(ordered, day)) else 0
-        value = current - (total - given_by_then)
-        if value < 0:
-            negative += 1
-        else:
-            out[day] = value
+    """The archive's end-of-day totals, anchored to today's count. The archive has no
+    un-starring, so these are lower bounds; a day that would go below 0 is left missing."""
+    totals = totals_before(current, today, gains, days)
+    negative = sum(1 for v in totals.values() if v < 0)
     if negative:
         notes.append(
             f"gharchive: {negative} early day(s) would read below 0 once anchored (stars "
             "removed since): left missing"
         )
-    return out
+    return {d: v for d, v in totals.items() if v >= 0}
 
 
 def _from_archive(metric: Metric, fetch: Fetch, answer: ArchiveDays, clients, first, last, today):

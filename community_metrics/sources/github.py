@@ -8,7 +8,9 @@ also be unavailable. Both raise NotAvailable, which callers treat as "no history
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
 from collections import Counter
 
 from community_metrics.sources.http import HttpSource, NotAvailable, RateLimit, require
@@ -106,17 +108,29 @@ class GitHub:
         return stamps
 
 
+def totals_before(
+    current: int, today: dt.date, gains: dict[dt.date, int], days
+) -> dict[dt.date, int]:
+    """End-of-day totals on `days` before today: today's count minus the stars gained after
+    each day (possibly below 0 where stars were removed since: callers decide)."""
+    ordered = sorted(gains)
+    running = list(itertools.accumulate(gains[d] for d in ordered))
+    total = running[-1] if running else 0
+    out = {}
+    for day in days:
+        if day < today:
+            given = running[i - 1] if (i := bisect.bisect_right(ordered, day)) else 0
+            out[day] = current - (total - given)
+    return out
+
+
 def cumulative_from_gains(
     current: int, today: dt.date, gains: dict[dt.date, int]
 ) -> dict[dt.date, int]:
-    """End-of-day totals before `today`: today's count minus the stars gained after that day."""
-    out: dict[dt.date, int] = {}
-    after = sum(gained for day, gained in gains.items() if day >= today)
-    for day in sorted((d for d in gains if d < today), reverse=True):
-        total = current - after
+    """End-of-day totals before `today` on the days the history lists."""
+    out = totals_before(current, today, gains, gains)
+    for day, total in out.items():
         require(total >= 0, "github", f"star history gains exceed the current count at {day}")
-        out[day] = total
-        after += gains[day]
     return out
 
 

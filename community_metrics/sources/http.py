@@ -146,12 +146,11 @@ class HttpSource:
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
-        retry_if: Callable[[httpx.Response], bool] | None = None,
     ):
         self.name = name
-        # Which answers with a retryable status are worth retrying (ClickHouse answers 500 to
-        # a bad query as to an overloaded server; only its body tells them apart).
-        self.retry_if = retry_if
+        # Which answers with a retryable status are worth retrying, where a client knows better
+        # (ClickHouse answers 500 to a bad query as to an overloaded server: its body decides).
+        self.retry_if: Callable[[httpx.Response], bool] | None = None
         self.base_url = base_url.rstrip("/")
         self.retry_budget = retry_budget
         self.requests = 0
